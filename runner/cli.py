@@ -1,0 +1,107 @@
+"""The command line: the only place that reads argv, the environment and isatty.
+
+Each subcommand lives in ``runner/commands/<name>.py`` with ``register(subparsers)``
+and ``main(args, ctx) -> int``. This module builds the parser, hands each command a
+Context, and is the one error boundary: expected errors become a message and an
+exit code, Ctrl-C becomes 130, and anything else is reported as a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import os
+import sys
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from runner import __version__
+from runner.errors import EXIT_INTERRUPTED, EXIT_USAGE, ManifestError, VidbatchError
+
+COMMANDS = (
+    "validate",
+    "plan",
+    "run",
+    "status",
+    "download",
+    "verify",
+    "report",
+    "models",
+    "schema",
+    "sandbox",
+)
+
+
+@dataclass
+class Context:
+    """What a command may know of the outside world, handed in by ``main``."""
+
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    stdin_is_tty: bool = False
+    stderr_is_tty: bool = False
+
+    def error(self, message: str) -> None:
+        print(f"vidbatch: error: {message}", file=self.stderr, flush=True)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so the boundary keeps control."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _ArgError(f"{self.prog}: error: {message}\n{self.format_usage().rstrip()}")
+
+
+class _ArgError(Exception):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="vidbatch",
+        description="Declarative batch runner for asynchronous video-generation APIs.",
+    )
+    parser.add_argument("--version", action="version", version=f"vidbatch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        if importlib.util.find_spec(f"runner.commands.{name}") is not None:
+            importlib.import_module(f"runner.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None, ctx: Context | None = None) -> int:
+    """Run ``vidbatch`` with ``argv`` and return its exit code."""
+    ctx = ctx or Context(stdin_is_tty=sys.stdin.isatty(), stderr_is_tty=sys.stderr.isatty())
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        ns = build_parser().parse_args(args)
+    except _ArgError as err:
+        print(err, file=ctx.stderr)
+        return EXIT_USAGE
+    except SystemExit as stop:  # --help and --version print and stop
+        return stop.code if isinstance(stop.code, int) else 0
+    if ns.command is None:
+        build_parser().print_help(ctx.stdout)
+        return EXIT_USAGE
+    try:
+        code: int = ns.func(ns, ctx)
+        return code
+    except ManifestError as err:
+        for diagnostic in err.diagnostics:
+            print(diagnostic, file=ctx.stderr)
+        print(f"vidbatch: {err}; nothing was submitted", file=ctx.stderr)
+        return err.exit_code
+    except VidbatchError as err:
+        ctx.error(str(err))
+        return err.exit_code
+    except KeyboardInterrupt:
+        ctx.error("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception:  # the last line of defence: a bug, not a user error
+        print("vidbatch: internal error (a bug; please report it):", file=ctx.stderr)
+        traceback.print_exc(file=ctx.stderr)
+        return 70
