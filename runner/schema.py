@@ -18,7 +18,7 @@ SCHEMA_FILES = {
 
 def read_text(filename: str) -> str:
     """The text of a file in ``runner/schemas``."""
-    return resources.files("runner").joinpath("schemas", filename).read_text("utf-8")
+    return resources.files("runner").joinpath("schemas").joinpath(filename).read_text("utf-8")
 
 
 @cache

@@ -1,0 +1,41 @@
+"""What several commands share: loading manifests with the right model matrix."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from runner import manifest, models
+from runner.cli import Context
+from runner.diagnostics import Diagnostic
+from runner.errors import ManifestError
+from runner.job import Manifest
+
+
+def add_manifest_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("manifests", nargs="+", metavar="MANIFEST", help="manifest YAML file(s)")
+
+
+def load_manifests(
+    paths: Sequence[str], ctx: Context, *, allow_unknown_models: bool = False
+) -> list[Manifest]:
+    """Every manifest, validated; one ManifestError carrying all problems of all of them."""
+    matrix = models.load(models.cache_path(ctx.environ))
+    loaded: list[Manifest] = []
+    problems: list[Diagnostic] = []
+    for name in paths:
+        try:
+            loaded.append(
+                manifest.load(
+                    Path(name),
+                    display=name,
+                    matrix=matrix,
+                    allow_unknown_models=allow_unknown_models,
+                )
+            )
+        except ManifestError as err:
+            problems.extend(err.diagnostics)
+    if problems:
+        raise ManifestError(problems)
+    return loaded

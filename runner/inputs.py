@@ -1,0 +1,126 @@
+"""Local input files: confined to the manifest's folder tree, size-limited, hashed.
+
+A value of an input field that is neither an http(s) URL nor a data: URL is a path
+relative to the manifest. It is sent inline as a data: URL; its identity in
+fingerprints and the lockfile is its path and sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from runner.job import LocalFile
+
+INPUT_FIELDS = (
+    "image_url",
+    "image",
+    "reference_images",
+    "start_image",
+    "end_image",
+    "video_url",
+    "audio_url",
+)
+_IMAGE = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+    ".gif": "image/gif",
+    ".bmp": "image/bmp",
+}
+_VIDEO = {
+    ".mp4": "video/mp4",
+    ".mov": "video/quicktime",
+    ".webm": "video/webm",
+    ".m4v": "video/mp4",
+}
+_AUDIO = {
+    ".mp3": "audio/mpeg",
+    ".wav": "audio/wav",
+    ".m4a": "audio/mp4",
+    ".aac": "audio/aac",
+    ".ogg": "audio/ogg",
+    ".flac": "audio/flac",
+}
+MB = 1024 * 1024
+# The documented limits: 20 MB per image, 25 MB per audio file. Video is not
+# documented; 50 MB keeps a request body a reasonable size.
+_KINDS = {
+    "image": (_IMAGE, 20 * MB),
+    "video": (_VIDEO, 50 * MB),
+    "audio": (_AUDIO, 25 * MB),
+}
+FIELD_KIND = {
+    "image_url": "image",
+    "image": "image",
+    "reference_images": "image",
+    "start_image": "image",
+    "end_image": "image",
+    "video_url": "video",
+    "audio_url": "audio",
+}
+
+
+def is_remote(value: str) -> bool:
+    """True for http(s) and data: URLs, which are sent as they are."""
+    lowered = value[:8].lower()
+    return lowered.startswith(("http://", "https://", "data:"))
+
+
+class InputProblem(Exception):
+    """A local input cannot be used; the message is shown after the field's path."""
+
+
+@dataclass
+class LocalInputs:
+    """Resolves local inputs below one manifest folder, hashing each file once."""
+
+    folder: Path
+
+    def __post_init__(self) -> None:
+        self.root = self.folder.resolve()
+        self._seen: dict[tuple[str, str], LocalFile] = {}
+
+    def resolve(self, field: str, value: str) -> LocalFile:
+        """The LocalFile for ``value`` of ``field``; raises InputProblem."""
+        key = (field, value)
+        found = self._seen.get(key)
+        if found is None:
+            found = self._resolve(FIELD_KIND[field], value)
+            self._seen[key] = found
+        return found
+
+    def _resolve(self, kind: str, value: str) -> LocalFile:
+        relative = PurePosixPath(value.replace("\\", "/"))
+        if relative.is_absolute() or (len(value) > 1 and value[1] == ":"):
+            raise InputProblem(
+                f"{value}: absolute paths are not allowed; use a path relative to the manifest"
+            )
+        target = (self.root / relative).resolve()
+        if not target.is_relative_to(self.root):
+            raise InputProblem(f"{value}: the path leads outside the manifest's folder")
+        if not target.is_file():
+            raise InputProblem(f"{value}: no such file")
+        types, limit = _KINDS[kind]
+        mime = types.get(target.suffix.lower())
+        if mime is None:
+            allowed = ", ".join(sorted(types))
+            raise InputProblem(f"{value}: not a known {kind} type (expected one of {allowed})")
+        size = target.stat().st_size
+        if size > limit:
+            raise InputProblem(
+                f"{value}: {size / MB:.1f} MB is over the {limit // MB} MB limit for {kind}s"
+            )
+        digest = _sha256(target)
+        path = target.relative_to(self.root).as_posix()
+        return LocalFile(path=path, absolute=target, sha256=digest, mime=mime, size=size)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

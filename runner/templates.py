@@ -1,0 +1,83 @@
+"""``${name}`` templates in manifest strings; ``$${`` writes a literal ``${``.
+
+A string that is exactly one ``${name}`` takes the variable's value with its type
+(so ``fps: ${fps}`` stays an integer); anywhere else the value is written as text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+_TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class TemplateProblem(Exception):
+    """A template names an undefined variable or is malformed."""
+
+    def __init__(self, message: str, name: str | None = None) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+def has_template(value: Any) -> bool:
+    """True when ``value`` (or a string inside it) holds a ``${``."""
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, list):
+        return any(has_template(v) for v in value)
+    if isinstance(value, dict):
+        return any(has_template(v) for v in value.values())
+    return False
+
+
+def names(value: Any) -> Iterator[str]:
+    """Every variable name that ``value`` refers to."""
+    if isinstance(value, str):
+        if "${" in value:
+            for match in _TOKEN.finditer(value):
+                if match.group(1) is not None:
+                    yield match.group(1)
+    elif isinstance(value, list):
+        for item in value:
+            yield from names(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from names(item)
+
+
+def render(value: Any, env: Mapping[str, Any]) -> Any:
+    """``value`` with every template replaced from ``env``; raises TemplateProblem."""
+    if isinstance(value, str):
+        return _render_text(value, env) if "${" in value else value
+    if isinstance(value, list):
+        return [render(v, env) for v in value]
+    if isinstance(value, dict):
+        return {k: render(v, env) for k, v in value.items()}
+    return value
+
+
+def _render_text(text: str, env: Mapping[str, Any]) -> Any:
+    whole = _TOKEN.fullmatch(text)
+    if whole and whole.group(1) is not None:
+        return _lookup(whole.group(1), env)
+    return _TOKEN.sub(lambda m: _text(m, env), text)
+
+
+def _text(match: re.Match[str], env: Mapping[str, Any]) -> str:
+    if match.group(1) is None:
+        return "${"
+    value = _lookup(match.group(1), env)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _lookup(name: str, env: Mapping[str, Any]) -> Any:
+    if not _NAME.match(name):
+        raise TemplateProblem(f"bad template ${{{name}}}: a name is letters, digits and _")
+    if name not in env:
+        raise TemplateProblem(f"undefined variable ${{{name}}}", name)
+    return env[name]

@@ -1,0 +1,262 @@
+"""YAML in one place: safe parsing that keeps positions and refuses surprises.
+
+``parse`` returns the composed node tree and plain data built from it (dict, list,
+str, int, float, bool, None). Scalars follow YAML 1.2's core schema, so ``on``,
+``yes``, ``16:9`` and ``2024-01-01`` stay strings instead of becoming booleans,
+sexagesimal integers and dates. Duplicate keys, non-string keys, unsupported tags,
+non-finite numbers and alias bombs are reported as diagnostics with positions.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from runner.diagnostics import Diagnostic
+
+try:
+    _BaseLoader: type = yaml.CSafeLoader
+except AttributeError:  # PyYAML built without libyaml
+    _BaseLoader = yaml.SafeLoader
+
+MAX_EXPANDED_NODES = 5_000_000
+TAG = "tag:yaml.org,2002:"
+_INT = re.compile(r"^[-+]?(?:[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_FLOAT = re.compile(
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]
+    """The safe loader with YAML 1.2 core-schema scalar resolution."""
+
+    yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {}
+
+
+for _tag, _regexp, _first in (
+    ("bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), "tTfF"),
+    ("int", _INT, "-+0123456789"),
+    ("float", _FLOAT, "-+0123456789."),
+    ("null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]),
+    ("merge", re.compile(r"^<<$"), "<"),
+):
+    _Loader.add_implicit_resolver(TAG + _tag, _regexp, list(_first))
+
+
+class YamlProblem(Exception):
+    """The text could not be parsed; carries the diagnostics."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        super().__init__(diagnostics[0].message if diagnostics else "invalid YAML")
+        self.diagnostics = diagnostics
+
+
+def parse(text: str, file: str) -> tuple[Node | None, Any]:
+    """Compose and construct one YAML document; raise YamlProblem on any problem."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = f"invalid YAML: {err.problem or err.context or 'syntax error'}"
+        raise YamlProblem([Diagnostic(file, line, col, message)]) from None
+    except yaml.YAMLError as err:
+        line, col = _reader_position(text, err)
+        raise YamlProblem([Diagnostic(file, line, col, f"invalid YAML: {_reason(err)}")]) from None
+    except RecursionError:
+        raise YamlProblem([Diagnostic(file, 1, 1, "invalid YAML: nesting is too deep")]) from None
+    finally:
+        loader.dispose()
+    if node is None:
+        return None, None
+    builder = _Builder(file)
+    try:
+        data = builder.build(node)
+    except _TooBig:
+        pass
+    except RecursionError:
+        raise YamlProblem([Diagnostic(file, 1, 1, "invalid YAML: nesting is too deep")]) from None
+    if builder.problems:
+        raise YamlProblem(builder.problems)
+    return node, data
+
+
+def position(node: Node) -> tuple[int, int]:
+    """The 1-based line and column where ``node`` starts."""
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def pairs(node: MappingNode) -> Iterator[tuple[str, Node, Node]]:
+    """(key, key node, value node) of a mapping, merge keys followed."""
+    merged: list[Node] = []
+    for key_node, value_node in node.value:
+        if key_node.tag == TAG + "merge":
+            merged.extend(
+                value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+            )
+        elif isinstance(key_node, ScalarNode):
+            yield key_node.value, key_node, value_node
+    for source in merged:
+        if isinstance(source, MappingNode):
+            yield from pairs(source)
+
+
+def child(node: Node, step: str | int) -> Node | None:
+    """The node at ``step`` (a key or an index) below ``node``, if there is one."""
+    if isinstance(node, MappingNode):
+        for key, _key_node, value_node in pairs(node):
+            if key == step:
+                return value_node
+    elif isinstance(node, SequenceNode) and isinstance(step, int) and 0 <= step < len(node.value):
+        found: Node = node.value[step]
+        return found
+    return None
+
+
+def key_node(node: Node, key: str) -> Node | None:
+    """The node of ``key`` itself in a mapping (for unknown-key messages)."""
+    if isinstance(node, MappingNode):
+        for name, knode, _value in pairs(node):
+            if name == key:
+                return knode
+    return None
+
+
+class _Builder:
+    """Builds plain data from nodes, checking what PyYAML would let through."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[Diagnostic] = []
+        self.expanded = 0
+        self.built: dict[int, Any] = {}
+        self.sizes: dict[int, int] = {}
+        self.active: set[int] = set()
+
+    def problem(self, node: Node, message: str) -> None:
+        line, col = position(node)
+        self.problems.append(Diagnostic(self.file, line, col, message))
+
+    def build(self, node: Node) -> Any:
+        ident = id(node)
+        if ident in self.built:  # an alias: shared, but counted as expanded
+            self.expanded += self.sizes[ident]
+            self._check_size(node)
+            return self.built[ident]
+        if ident in self.active:
+            self.problem(node, "invalid YAML: an alias refers to itself")
+            return None
+        before = self.expanded
+        self.active.add(ident)
+        value = self._construct(node)
+        self.active.discard(ident)
+        self.expanded += 1
+        self._check_size(node)
+        self.sizes[ident] = self.expanded - before
+        self.built[ident] = value
+        return value
+
+    def _check_size(self, node: Node) -> None:
+        if self.expanded > MAX_EXPANDED_NODES:
+            self.problem(node, f"document expands to more than {MAX_EXPANDED_NODES:,} values")
+            raise _TooBig
+
+    def _construct(self, node: Node) -> Any:
+        if isinstance(node, MappingNode):
+            return self._mapping(node)
+        if isinstance(node, SequenceNode):
+            if node.tag != TAG + "seq":
+                self.problem(node, f"unsupported YAML tag {_short(node.tag)}")
+            return [self.build(item) for item in node.value]
+        return self._scalar(node)
+
+    def _mapping(self, node: MappingNode) -> dict[str, Any]:
+        if node.tag != TAG + "map":
+            self.problem(node, f"unsupported YAML tag {_short(node.tag)}")
+        result: dict[str, Any] = {}
+        merged: list[Node] = []
+        for knode, vnode in node.value:
+            if knode.tag == TAG + "merge":
+                merged.extend(vnode.value if isinstance(vnode, SequenceNode) else [vnode])
+                continue
+            if not isinstance(knode, ScalarNode) or knode.tag != TAG + "str":
+                self.problem(knode, "mapping keys must be strings")
+                continue
+            if knode.value in result:
+                self.problem(knode, f"duplicate key {knode.value!r}")
+                continue
+            result[knode.value] = self.build(vnode)
+        for source in merged:
+            value = self.build(source)
+            if not isinstance(value, dict):
+                self.problem(source, "a merge key (<<) needs a mapping")
+                continue
+            for key, item in value.items():
+                result.setdefault(key, item)
+        return result
+
+    def _scalar(self, node: Node) -> Any:
+        text: str = node.value
+        tag = node.tag
+        if tag == TAG + "str":
+            return text
+        if tag == TAG + "null":
+            return None
+        if tag == TAG + "bool":
+            return text.lower() == "true"
+        if tag == TAG + "int" and _INT.match(text):
+            return _int(text)
+        if tag == TAG + "float" and _FLOAT.match(text):
+            number = _float(text)
+            if not math.isfinite(number):
+                self.problem(node, f"{text} is not a finite number")
+            return number
+        self.problem(node, f"unsupported YAML tag {_short(tag)}")
+        return text
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _int(text: str) -> int:
+    sign = -1 if text.startswith("-") else 1
+    body = text.lstrip("+-")
+    if body.startswith("0o"):
+        return sign * int(body[2:], 8)
+    if body.startswith("0x"):
+        return sign * int(body[2:], 16)
+    return sign * int(body, 10)
+
+
+def _float(text: str) -> float:
+    lowered = text.lower()
+    if lowered.endswith(".nan"):
+        return math.nan
+    if lowered.endswith(".inf"):
+        return -math.inf if text.startswith("-") else math.inf
+    return float(text)
+
+
+def _short(tag: str) -> str:
+    return "!!" + tag[len(TAG) :] if tag.startswith(TAG) else tag
+
+
+def _reason(err: yaml.YAMLError) -> str:
+    text = str(err).splitlines()[0] if str(err) else "unreadable text"
+    return text.rstrip(":")
+
+
+def _reader_position(text: str, err: yaml.YAMLError) -> tuple[int, int]:
+    offset = getattr(err, "position", None)
+    if not isinstance(offset, int):
+        return 1, 1
+    before = text[:offset]
+    line = before.count("\n") + 1
+    return line, offset - (before.rfind("\n") + 1) + 1
