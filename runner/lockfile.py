@@ -1,0 +1,222 @@
+"""The lockfile: pure data, rendered deterministically, replaced atomically.
+
+``read`` gives the document with its journal replayed, for anyone who only looks.
+``LockStore`` is what a run holds: the document in memory, an exclusive
+``flock`` on ``<lockfile>.lock`` so that a second run on the same lockfile
+refuses, and a ``Journal`` through which every change goes to disk before the
+caller acts on it. The journal is compacted into the lockfile when the store
+opens, when it closes, and whenever it grows past twice the lockfile's size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from runner import journal
+from runner.errors import LockError
+from runner.job import Job
+
+VERSION = 1
+COMPACT_MIN_BYTES = 1 << 20
+IN_FLIGHT = ("pending", "processing", "timed_out")
+UNCERTAIN_MESSAGE = (
+    "the create request was sent but no answer came back; the task may exist and be billed. "
+    "Run with --resubmit-uncertain to submit it again"
+)
+
+
+def empty() -> dict[str, Any]:
+    return {"version": VERSION, "jobs": {}}
+
+
+def render(doc: Mapping[str, Any]) -> str:
+    """The lockfile text: sorted keys, two-space indent, trailing newline."""
+    return json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def journal_path(lock_path: Path) -> Path:
+    return lock_path.with_name(lock_path.name + ".journal")
+
+
+def mutex_path(lock_path: Path) -> Path:
+    return lock_path.with_name(lock_path.name + ".lock")
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def read(lock_path: Path) -> dict[str, Any]:
+    """The lockfile document with any journal replayed on top; read-only, no lock taken."""
+    doc = _load(lock_path)
+    journal.replay(doc["jobs"], journal_path(lock_path))
+    return doc
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``: temp file in the same folder, fsync, rename, fsync dir."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def intent_entry(job: Job, seed: int | None, attempts: int) -> dict[str, Any]:
+    """A fresh entry recorded just before a create is sent: pending, no task id yet."""
+    return {
+        "fingerprint": job.fingerprint,
+        "request": job.locked_request(seed),
+        "seed": seed,
+        "status": "pending",
+        "task_id": None,
+        "poll_url": None,
+        "submitted_at": utc_now(),
+        "finished_at": None,
+        "attempts": attempts,
+        "outputs": [],
+        "error": None,
+    }
+
+
+def is_orphan(entry: Mapping[str, Any]) -> bool:
+    """An intent with no task id: the create may have been sent when the run died."""
+    return entry.get("status") in ("pending", "processing") and not entry.get("task_id")
+
+
+def _load(lock_path: Path) -> dict[str, Any]:
+    try:
+        text = lock_path.read_text("utf-8")
+    except FileNotFoundError:
+        return empty()
+    except OSError as err:
+        raise LockError(f"{lock_path}: cannot read the lockfile ({err.strerror})") from None
+    try:
+        doc = json.loads(text)
+    except ValueError as err:
+        raise LockError(f"{lock_path}: not valid JSON ({err})") from None
+    if not isinstance(doc, dict) or doc.get("version") != VERSION:
+        raise LockError(f"{lock_path}: not a version {VERSION} vidbatch lockfile")
+    if not isinstance(doc.get("jobs"), dict):
+        raise LockError(f"{lock_path}: the 'jobs' mapping is missing")
+    return doc
+
+
+class LockStore:
+    """A lockfile held by one run: read, changed through its journal, compacted."""
+
+    def __init__(self, path: Path, doc: dict[str, Any], mutex_fd: int) -> None:
+        self.path = path
+        self.doc = doc
+        self._mutex_fd = mutex_fd
+        self._size = 0
+        self.bytes_written = 0
+        self.journal: journal.Journal
+
+    @classmethod
+    def open(cls, path: Path, manifest: str | None = None) -> LockStore:
+        """Take the run lock, replay the journal, settle orphaned intents, compact."""
+        path = path.absolute()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mutex_fd = _take_mutex(path)
+        try:
+            doc = read(path)
+            if manifest is not None:
+                doc["manifest"] = manifest
+            for entry in doc["jobs"].values():
+                if is_orphan(entry):
+                    entry.update(status="uncertain", error={"message": UNCERTAIN_MESSAGE})
+            store = cls(path, doc, mutex_fd)
+            store._save(store._snapshot())
+            journal_path(path).unlink(missing_ok=True)
+            store.journal = journal.Journal(journal_path(path), store._apply)
+        except BaseException:
+            os.close(mutex_fd)
+            raise
+        return store
+
+    @property
+    def jobs(self) -> dict[str, Any]:
+        jobs: dict[str, Any] = self.doc["jobs"]
+        return jobs
+
+    def entry(self, key: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = self.jobs.get(key)
+        return found
+
+    async def put(self, key: str, entry: Mapping[str, Any]) -> None:
+        await self._append([{"job": key, "put": dict(entry)}])
+
+    async def update(self, key: str, **fields: Any) -> None:
+        await self._append([{"job": key, "set": fields}])
+
+    async def drop(self, keys: Iterable[str]) -> None:
+        await self._append([{"job": key, "drop": True} for key in keys])
+
+    async def compact(self) -> None:
+        """Fold the journal into the lockfile, atomically."""
+        await self.journal.checkpoint(self._snapshot, self._save)
+
+    async def close(self) -> None:
+        """Settle orphaned intents, compact, remove the journal and release the lock."""
+        orphans = [key for key, entry in self.jobs.items() if is_orphan(entry)]
+        for key in orphans:
+            await self.update(key, status="uncertain", error={"message": UNCERTAIN_MESSAGE})
+        await self.compact()
+        self.journal.close()
+        with contextlib.suppress(FileNotFoundError):
+            journal_path(self.path).unlink()
+        os.close(self._mutex_fd)
+
+    async def _append(self, records: list[dict[str, Any]]) -> None:
+        await self.journal.append(records)
+        if self.journal.size > max(COMPACT_MIN_BYTES, 2 * self._size):
+            await self.compact()
+
+    def _apply(self, record: journal.Record) -> None:
+        journal.apply(self.jobs, record)
+
+    def _snapshot(self) -> bytes:
+        return render(self.doc).encode("utf-8")
+
+    def _save(self, data: bytes) -> None:
+        write_atomic(self.path, data)
+        self._size = len(data)
+        self.bytes_written += len(data)
+
+
+def _take_mutex(path: Path) -> int:
+    fd = os.open(mutex_path(path), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise LockError(
+            f"{path} is in use by another vidbatch run; wait for it to finish"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
