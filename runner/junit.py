@@ -10,19 +10,10 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
-from runner.results import FAILURES, IN_FLIGHT, JobRow, LockView, output_file
+from runner.results import FAILURES, JobRow, LockView, output_file
 
 # XML 1.0 cannot carry these code points at all, escaped or not.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-_DEFAULT_MESSAGES = {
-    "failed": "the task failed",
-    "timed_out": "no final status before the timeout",
-    "uncertain": (
-        "the submission was sent but no answer came back; it is not sent again "
-        "unless the run is given --resubmit-uncertain"
-    ),
-}
 
 
 def render_junit(views: Sequence[LockView]) -> str:
@@ -65,16 +56,10 @@ def _case(view: LockView, row: JobRow) -> ET.Element:
     case = ET.Element("testcase", classname=_clean(view.manifest), name=_clean(row.key))
     case.set("time", _seconds(row.time_taken or 0.0))
     if row.status in FAILURES:
-        error = row.error or {}
-        message = str(error.get("message") or _DEFAULT_MESSAGES[row.status])
-        failure = ET.SubElement(case, "failure", message=_clean(message), type=row.status)
+        failure = ET.SubElement(case, "failure", message=_clean(row.reason), type=row.status)
         failure.text = _clean(_details(row))
-    elif row.status in IN_FLIGHT:
-        task = (row.entry or {}).get("task_id")
-        note = f"still {row.status}" + (f" (task {task})" if task else "")
-        ET.SubElement(case, "skipped", message=_clean(note))
-    elif row.status == "not_run":
-        ET.SubElement(case, "skipped", message="not run: no entry in the lockfile")
+    elif row.status != "completed":
+        ET.SubElement(case, "skipped", message=_clean(row.reason))
     if row.status == "completed" or row.outputs:
         ET.SubElement(case, "system-out").text = _clean(_outputs(view, row))
     return case

@@ -33,6 +33,16 @@ entry for yet.
 FAILURES = frozenset({"failed", "timed_out", "uncertain"})
 IN_FLIGHT = frozenset({"pending", "processing"})
 
+_REASONS = {
+    "failed": "the task failed",
+    "timed_out": "no final status before the timeout",
+    "uncertain": (
+        "the submission was sent but no answer came back; it is not sent again "
+        "unless the run is given --resubmit-uncertain"
+    ),
+    "not_run": "not run: no entry in the lockfile",
+}
+
 
 @dataclass(frozen=True)
 class LockView:
@@ -91,6 +101,17 @@ class JobRow:
     def seed(self) -> int | None:
         seed = (self.entry or {}).get("seed", self.request.get("seed"))
         return seed if isinstance(seed, int) else None
+
+    @property
+    def reason(self) -> str:
+        """Why the job is not completed: the API's message, else what its status means."""
+        error = self.error or {}
+        if error.get("message"):
+            return str(error["message"])
+        if self.status in IN_FLIGHT:
+            task = (self.entry or {}).get("task_id")
+            return f"still {self.status}" + (f" (task {task})" if task else "")
+        return _REASONS.get(self.status, "")
 
     @property
     def time_taken(self) -> float | None:

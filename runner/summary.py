@@ -61,18 +61,16 @@ def _unfinished(views: Sequence[LockView]) -> str:
         for row in view.rows():
             if row.status == "completed":
                 continue
-            error = row.error or {}
-            message = str(error.get("message") or "")
             lines.append(
                 f"| `{_code(view.manifest)}` | `{_code(row.key)}` | {row.status.replace('_', ' ')}"
-                f" | {_text(message)} |"
+                f" | {_text(row.reason)} |"
             )
     if not lines:
         return ""
     head = [
         "### Jobs not completed",
         "",
-        "| manifest | job | status | error |",
+        "| manifest | job | status | reason |",
         "| --- | --- | --- | --- |",
     ]
     return "\n".join(head + _capped(lines))
