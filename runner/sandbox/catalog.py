@@ -1,0 +1,76 @@
+"""What the sandbox knows of each model beyond its operations.
+
+The operations come from the documented matrix (``runner.models.builtin()``); the
+rest (owner, how long a task takes, the choices ``GET /v1/models/{model}`` lists,
+whether a queued task can be cancelled) is per model family and only has to be
+plausible: the sandbox does not refuse a duration or resolution it does not list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from runner.models import ModelMatrix
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A model family: owner, task time range (seconds), listed choices, cancel."""
+
+    owned_by: str
+    seconds: tuple[float, float]
+    durations: tuple[str, ...]
+    resolutions: tuple[str, ...]
+    aspect_ratios: tuple[str, ...]
+    cancellable: bool
+
+
+_WIDE = ("16:9", "9:16", "1:1")
+_FAMILIES: tuple[tuple[str, Profile], ...] = (
+    (
+        "sora-2-pro",
+        Profile("openai", (180, 480), ("4", "8", "12"), ("720p", "1080p"), _WIDE[:2], False),
+    ),
+    ("sora-2", Profile("openai", (90, 240), ("4", "8", "12"), ("720p",), _WIDE[:2], False)),
+    ("kling", Profile("kuaishou", (60, 240), ("5", "10"), ("720p", "1080p"), _WIDE, True)),
+    ("veo3", Profile("google", (45, 180), ("4", "6", "8"), ("720p", "1080p"), _WIDE[:2], False)),
+    (
+        "seedance",
+        Profile("bytedance", (40, 150), ("5", "10"), ("480p", "720p", "1080p"), _WIDE, True),
+    ),
+    ("hailuo", Profile("minimax", (60, 200), ("6", "10"), ("768p", "1080p"), _WIDE, True)),
+    ("wan", Profile("alibaba", (60, 240), ("5", "10"), ("480p", "720p", "1080p"), _WIDE, True)),
+    ("vidu", Profile("shengshu", (30, 120), ("4", "8"), ("720p", "1080p"), _WIDE, True)),
+    ("grok", Profile("xai", (30, 120), ("6", "10"), ("720p",), _WIDE, False)),
+)
+_OTHER = Profile("other", (120, 300), ("5", "10"), ("1080p", "4k"), _WIDE, False)
+
+
+def profile(model: str) -> Profile:
+    """The profile of ``model``'s family (by id prefix)."""
+    for prefix, found in _FAMILIES:
+        if model.startswith(prefix):
+            return found
+    return _OTHER
+
+
+def model_list(matrix: ModelMatrix) -> dict[str, object]:
+    """The body of ``GET /v1/models``."""
+    data = [_summary(model) for model in sorted(matrix.models)]
+    return {"object": "list", "data": data}
+
+
+def model_detail(matrix: ModelMatrix, model: str) -> dict[str, object]:
+    """The body of ``GET /v1/models/{model}`` (``model`` must be in the matrix)."""
+    found = profile(model)
+    return {
+        **_summary(model),
+        "supported_operations": list(matrix.models[model]),
+        "resolutions": list(found.resolutions),
+        "durations": list(found.durations),
+        "aspect_ratios": list(found.aspect_ratios),
+    }
+
+
+def _summary(model: str) -> dict[str, object]:
+    return {"id": model, "object": "model", "owned_by": profile(model).owned_by, "type": "video"}
