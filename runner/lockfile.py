@@ -11,6 +11,7 @@ opens, when it closes, and whenever it grows past twice the lockfile's size.
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
 import json
 import os
@@ -168,10 +169,10 @@ class LockStore:
         return found
 
     async def put(self, key: str, entry: Mapping[str, Any]) -> None:
-        await self._append([{"job": key, "put": dict(entry)}])
+        await self._append([{"job": key, "put": copy.deepcopy(dict(entry))}])
 
     async def update(self, key: str, **fields: Any) -> None:
-        await self._append([{"job": key, "set": fields}])
+        await self._append([{"job": key, "set": copy.deepcopy(fields)}])
 
     async def drop(self, keys: Iterable[str]) -> None:
         await self._append([{"job": key, "drop": True} for key in keys])
@@ -189,6 +190,11 @@ class LockStore:
         self.journal.close()
         with contextlib.suppress(FileNotFoundError):
             journal_path(self.path).unlink()
+        os.close(self._mutex_fd)
+
+    def release(self) -> None:
+        """Let go without compacting (the journal stays, and replays next time)."""
+        self.journal.close()
         os.close(self._mutex_fd)
 
     async def _append(self, records: list[dict[str, Any]]) -> None:

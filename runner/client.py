@@ -1,0 +1,237 @@
+"""The LemonData video API: create a task, poll it; errors classified per status.
+
+One ``ApiClient`` per run wraps an injected ``httpx.AsyncClient`` (which carries
+no credentials itself: the key goes on each request to the API's own origin, and
+nowhere else). Every request takes a token from the run's ``RateLimiter``.
+
+Errors (api/README.md, "Errors" and "Idempotency and billing")::
+
+    KeyRefused (ApiStopped)   401: stop the whole run
+    NoBalance (ApiStopped)    402: stop submitting, finish polling
+    JobRejected               400/403/404/413 ...: that job fails, details kept
+    CreateUncertain           a create was sent and no answer came back
+    GaveUp                    429/5xx/network errors outlasted every retry
+
+A create is retried only when it certainly made no task: the connection was never
+made, or the server answered with an error body (429, or 500/502/503 with one).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import anyio
+import httpx
+
+from runner import responses
+from runner.errors import ApiStopped
+from runner.ratelimit import RateLimiter
+from runner.responses import Created, TaskState, api_error, retry_after
+
+DEFAULT_BASE_URL = "https://api.lemondata.cc"
+CREATE_PATH = "/v1/videos/generations"
+TASK_PATH = "/v1/tasks/"
+NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class KeyRefused(ApiStopped):
+    """401: the key is invalid or expired."""
+
+
+class NoBalance(ApiStopped):
+    """402: no balance, or the key's spend limit is reached."""
+
+
+class JobRejected(Exception):
+    """The API refused this job; ``error`` is what the lockfile records."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error["message"])
+        self.error = error
+
+
+class GaveUp(JobRejected):
+    """Transient errors (429, 5xx, network) outlasted every retry."""
+
+
+class CreateUncertain(Exception):
+    """A create was sent and its outcome is unknown: a task may exist."""
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with full jitter between ``base`` and ``cap`` seconds."""
+
+    base: float = 0.5
+    cap: float = 30.0
+    attempts: int = 8
+
+    def delay(self, attempt: int) -> float:
+        ceiling = min(self.cap, self.base * 2**attempt)
+        return random.uniform(ceiling / 2, ceiling)
+
+
+@dataclass
+class _Outcome:
+    """What one attempt gave: a response, or the network error that replaced it."""
+
+    response: httpx.Response | None = None
+    error: httpx.HTTPError | None = None
+
+
+class ApiClient:
+    """Creates and polls tasks on ``base_url`` with ``api_key``; retries what is safe."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        base_url: str,
+        api_key: str,
+        limiter: RateLimiter,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._http = http
+        self.base_url = httpx.URL(base_url.rstrip("/") + "/")
+        self._key = api_key
+        self._limiter = limiter
+        self._backoff = backoff or Backoff()
+        self.requests = 0
+
+    def poll_target(self, task_id: str, poll_url: str | None) -> str:
+        """The URL to poll: ``poll_url`` as returned, or /v1/tasks/{id} when none (or foreign)."""
+        if poll_url:
+            url = self.base_url.join(poll_url)
+            if same_origin(url, self.base_url):
+                return str(url)
+        return str(self.base_url.join(TASK_PATH.lstrip("/") + quote(task_id, safe="")))
+
+    def is_foreign(self, poll_url: str | None) -> bool:
+        """Whether ``poll_url`` points at another origin (and so is not used)."""
+        return bool(poll_url) and not same_origin(self.base_url.join(poll_url or ""), self.base_url)
+
+    async def create(
+        self, body: dict[str, Any], record: Callable[[Created], Awaitable[None]]
+    ) -> Created:
+        """Create a task; ``record`` runs, shielded with the request, once the id is known."""
+        url = str(self.base_url.join(CREATE_PATH.lstrip("/")))
+        for attempt in range(self._backoff.attempts):
+            await self._limiter.acquire()
+            with anyio.CancelScope(shield=True):
+                outcome = await self._send("POST", url, body)
+                created = self._created(outcome)
+                if created is not None:
+                    await record(created)
+                    return created
+            await self._wait_after(outcome, attempt)
+        raise GaveUp(self._gave_up(outcome))
+
+    async def poll(self, task_id: str, poll_url: str | None) -> TaskState:
+        """The task's state, retrying transient errors and malformed bodies."""
+        url = self.poll_target(task_id, poll_url)
+        for attempt in range(self._backoff.attempts):
+            await self._limiter.acquire()
+            outcome = await self._send("GET", url, None)
+            response = outcome.response
+            if response is not None and response.is_success:
+                state = responses.task_state(_json(response))
+                if state is not None:
+                    self._limiter.succeeded()
+                    return state
+            elif response is not None:
+                self._raise_for_job(response)
+            await self._wait_after(outcome, attempt)
+        raise GaveUp(self._gave_up(outcome))
+
+    async def _send(self, method: str, url: str, body: dict[str, Any] | None) -> _Outcome:
+        self.requests += 1
+        headers = {"Authorization": f"Bearer {self._key}", "Accept": "application/json"}
+        try:
+            response = await self._http.request(method, url, json=body, headers=headers)
+        except httpx.HTTPError as err:
+            return _Outcome(error=err)
+        return _Outcome(response=response)
+
+    def _created(self, outcome: _Outcome) -> Created | None:
+        """The created task, None to retry safely; raises when the job cannot go on."""
+        response = outcome.response
+        if response is None:
+            if isinstance(outcome.error, NEVER_SENT):
+                return None
+            raise CreateUncertain(f"no answer to the create ({type(outcome.error).__name__})")
+        if response.is_success:
+            created = responses.created(_json(response))
+            if created is None:
+                status = response.status_code
+                raise CreateUncertain(f"unreadable answer to the create (HTTP {status})")
+            self._limiter.succeeded()
+            return created
+        if response.status_code == 504:
+            raise CreateUncertain("the gateway timed out (HTTP 504) after the create was sent")
+        self._raise_for_job(response)
+        if response.status_code >= 500 and not _has_error_body(response):
+            raise CreateUncertain(f"HTTP {response.status_code} without an error body")
+        return None
+
+    def _raise_for_job(self, response: httpx.Response) -> None:
+        """Raise for answers that end the job or the run; return for retryable ones."""
+        status = response.status_code
+        if status == 429 or (status >= 500 and _retryable(response)):
+            return
+        error = api_error(response.status_code, _json(response), self._redact)
+        if status == 401:
+            raise KeyRefused(f"the API refused the key (HTTP 401): {error['message']}")
+        if status == 402:
+            raise NoBalance(f"the API refused to bill the key (HTTP 402): {error['message']}")
+        raise JobRejected(error)
+
+    async def _wait_after(self, outcome: _Outcome, attempt: int) -> None:
+        delay = self._backoff.delay(attempt)
+        response = outcome.response
+        if response is not None and response.status_code == 429:
+            self._limiter.pause(retry_after(response, _json(response)) or delay)
+            return
+        await anyio.sleep(delay)
+
+    def _gave_up(self, outcome: _Outcome) -> dict[str, Any]:
+        response = outcome.response
+        if response is not None:
+            error = api_error(response.status_code, _json(response), self._redact)
+            error["message"] = f"gave up after {self._backoff.attempts} tries: {error['message']}"
+            return error
+        kind = type(outcome.error).__name__
+        return {"message": f"gave up after {self._backoff.attempts} tries: network error ({kind})"}
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._key, "[redacted]") if self._key else text
+
+
+def same_origin(url: httpx.URL, base: httpx.URL) -> bool:
+    return (url.scheme, url.host, _port(url)) == (base.scheme, base.host, _port(base))
+
+
+def _port(url: httpx.URL) -> int | None:
+    return url.port or {"http": 80, "https": 443}.get(url.scheme)
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        return None
+
+
+def _has_error_body(response: httpx.Response) -> bool:
+    body = _json(response)
+    return isinstance(body, dict) and isinstance(body.get("error"), (dict, str))
+
+
+def _retryable(response: httpx.Response) -> bool:
+    body = _json(response)
+    error = body.get("error") if isinstance(body, dict) else None
+    return not (isinstance(error, dict) and error.get("retryable") is False)

@@ -1,0 +1,202 @@
+"""Scheduling a run: one task group, a bound on tasks in flight, one request budget.
+
+The engine takes plans (one per manifest, each with its open ``LockStore``) and
+works them: it resumes tasks in flight, submits new and changed jobs in manifest
+order while fewer than ``concurrency`` tasks are in flight across all manifests,
+polls each task to a final status, and downloads outputs as soon as a task
+completes (a download does not hold a slot: the task is no longer in flight).
+What happens to one job is ``runner.work``; this module decides when.
+
+Stops: a 401 stops everything; a 402 stops submitting while polls go on; a first
+``interrupt()`` (Ctrl-C) stops submitting and cancels the waiting, while creates
+already sent finish and are recorded. Every change is durable in the lockfile's
+journal before the engine acts on it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+
+from runner.client import ApiClient
+from runner.download import Downloader
+from runner.errors import ApiStopped
+from runner.job import RunSettings
+from runner.lockfile import LockStore, is_orphan
+from runner.plan import SENDS, Plan, PlanItem, missing_outputs
+from runner.progress import Event, NullReporter, Reporter
+from runner.work import JobWork, Stop
+
+STATUSES = ("completed", "failed", "timed_out", "uncertain", "pending", "processing")
+
+
+@dataclass
+class Target:
+    """One manifest in a run: its plan, its open lockfile, its effective settings."""
+
+    plan: Plan
+    store: LockStore
+    settings: RunSettings
+
+    @property
+    def name(self) -> str:
+        return self.plan.manifest.display
+
+
+@dataclass
+class Outcome:
+    """How a run ended: statuses of the selected jobs, and why it stopped early."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    missing_outputs: int = 0
+    stopped: ApiStopped | None = None
+    interrupted: bool = False
+    elapsed: float = 0.0
+    lockfiles: list[Path] = field(default_factory=list)
+    outputs: list[Path] = field(default_factory=list)
+
+    @property
+    def all_done(self) -> bool:
+        """Every selected job completed, with its outputs on disk."""
+        unfinished = sum(n for status, n in self.counts.items() if status != "completed")
+        return unfinished == 0 and self.missing_outputs == 0
+
+
+class Engine:
+    """Runs plans against the API with shared concurrency and rate."""
+
+    def __init__(
+        self,
+        client: ApiClient,
+        downloader: Downloader | None,
+        *,
+        concurrency: int,
+        reporter: Reporter | None = None,
+        download_concurrency: int = 8,
+    ) -> None:
+        self._slots = anyio.Semaphore(max(1, concurrency))
+        self._stop = Stop()
+        self._reporter: Reporter = reporter or NullReporter()
+        self._client = client
+        self._downloader = downloader
+        self._downloads = anyio.CapacityLimiter(max(1, download_concurrency))
+        self._scope: anyio.CancelScope | None = None
+        self.peak_in_flight = 0
+        self._in_flight = 0
+
+    def interrupt(self) -> None:
+        """The first Ctrl-C: stop submitting, stop waiting; sent creates still finish."""
+        self._stop.interrupted = True
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def run(self, targets: list[Target]) -> Outcome:
+        """Work every target's plan; the lockfiles stay open (the caller closes them)."""
+        start = anyio.current_time()
+        total = sum(len(t.plan.items) for t in targets)
+        self._reporter.start(total)
+        with anyio.CancelScope() as scope:
+            self._scope = scope
+            if self._stop.interrupted:
+                scope.cancel()
+            async with anyio.create_task_group() as tg:
+                self._stop.cancel_run = tg.cancel_scope.cancel
+                await self._feed(tg, targets)
+        outcome = self._outcome(targets)
+        outcome.elapsed = anyio.current_time() - start
+        return outcome
+
+    async def _feed(self, tg: anyio.abc.TaskGroup, targets: list[Target]) -> None:
+        for target in targets:
+            removed = [i.key for i in target.plan.items if i.action == "remove"]
+            if removed:
+                await target.store.drop(removed)
+        for target, item in self._ordered(targets):
+            work = self._work(target, item.key)
+            if item.action == "download":
+                tg.start_soon(self._download, work)
+                continue
+            if item.action in SENDS and self._stop.submitting_stopped:
+                continue
+            await self._slots.acquire()
+            if item.action in SENDS and self._stop.submitting_stopped:
+                self._slots.release()
+                continue
+            tg.start_soon(self._drive, work, item.action == "resume")
+
+    def _ordered(self, targets: list[Target]) -> list[tuple[Target, PlanItem]]:
+        resumes = [(t, i) for t in targets for i in t.plan.items if i.action == "resume"]
+        others = [(t, i) for t in targets for i in t.plan.items if i.action != "resume"]
+        return resumes + others
+
+    def _work(self, target: Target, key: str) -> JobWork:
+        job = next(j for j in target.plan.manifest.jobs if j.key == key)
+        return JobWork(
+            job=job,
+            target_name=target.name,
+            manifest=target.plan.manifest,
+            store=target.store,
+            settings=target.settings,
+            client=self._client,
+            downloader=self._downloader,
+            stop=self._stop,
+            emit=self._reporter.emit,
+        )
+
+    async def _drive(self, work: JobWork, resume: bool) -> None:
+        self._in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+        try:
+            status = await work.drive(resume)
+        finally:
+            self._in_flight -= 1
+            self._slots.release()
+        if status == "completed":
+            await self._download(work)
+
+    async def _download(self, work: JobWork) -> None:
+        if self._downloader is None:
+            return
+        async with self._downloads:
+            await work.download()
+
+    def _outcome(self, targets: list[Target]) -> Outcome:
+        outcome = Outcome(stopped=self._stop.stopped, interrupted=self._stop.interrupted)
+        counts: Counter[str] = Counter()
+        for target in targets:
+            outcome.lockfiles.append(target.store.path)
+            outcome.outputs.append(target.plan.manifest.output.dir)
+            folder = target.store.path.parent
+            for item in target.plan.items:
+                if item.action == "remove":
+                    continue
+                entry = target.store.entry(item.key)
+                job = item.job
+                if entry is None or (job is not None and entry["fingerprint"] != job.fingerprint):
+                    counts["not submitted"] += 1
+                    continue
+                status = "uncertain" if is_orphan(entry) else str(entry["status"])
+                counts[status] += 1
+                if status == "completed" and self._downloader is not None:
+                    outcome.missing_outputs += len(missing_outputs(entry, folder))
+        outcome.counts = dict(counts)
+        return outcome
+
+
+def summary_event(outcome: Outcome) -> Event:
+    """The closing ``summary`` event."""
+    return Event(
+        "summary",
+        data={
+            "counts": outcome.counts,
+            "missing_outputs": outcome.missing_outputs,
+            "elapsed": round(outcome.elapsed, 3),
+            "lockfiles": [str(p) for p in outcome.lockfiles],
+            "outputs": [str(p) for p in outcome.outputs],
+            "interrupted": outcome.interrupted,
+            "stopped": str(outcome.stopped) if outcome.stopped else None,
+        },
+    )

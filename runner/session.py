@@ -1,0 +1,80 @@
+"""One run over several manifests: open their lockfiles, plan, work, close.
+
+The commands (run, download) and the tests share this path; it takes typed
+values only. Each manifest keeps its own lockfile; the manifests share one
+concurrency bound and one request budget (the smallest of theirs unless a flag
+sets them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+
+from runner.engine import Engine, Outcome, Target
+from runner.job import Manifest, RunSettings
+from runner.lockfile import LockStore
+from runner.plan import PlanOptions, make_plan
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Settings given on the command line; None when not given."""
+
+    concurrency: int | None = None
+    rate: float | None = None
+    timeout: float | None = None
+
+
+def effective(run: RunSettings, overrides: Overrides) -> RunSettings:
+    """A manifest's ``run:`` settings with the flags applied."""
+    changes = {k: v for k, v in dataclasses.asdict(overrides).items() if v is not None}
+    return dataclasses.replace(run, **changes)
+
+
+def lock_path_for(manifest: Manifest, lockfile: Path | None) -> Path:
+    return (lockfile or manifest.default_lockfile()).absolute()
+
+
+def open_targets(
+    manifests: Sequence[Manifest],
+    options: PlanOptions,
+    overrides: Overrides,
+    lockfile: Path | None = None,
+) -> list[Target]:
+    """Take each manifest's lockfile (refusing one held by another run) and plan."""
+    targets: list[Target] = []
+    try:
+        for manifest in manifests:
+            path = lock_path_for(manifest, lockfile)
+            relative = Path(os.path.relpath(manifest.path.absolute(), path.parent)).as_posix()
+            store = LockStore.open(path, relative)
+            plan = make_plan(manifest, path, store.doc, options)
+            targets.append(Target(plan, store, effective(manifest.run, overrides)))
+    except BaseException:
+        for target in targets:
+            target.store.release()
+        raise
+    return targets
+
+
+def shared_limits(targets: Sequence[Target]) -> tuple[int, float]:
+    """The concurrency and rate all manifests share: the smallest of theirs."""
+    concurrency = min((t.settings.concurrency for t in targets), default=1)
+    rate = min((t.settings.rate for t in targets), default=0.0)
+    return concurrency, rate
+
+
+async def execute(engine: Engine, targets: list[Target]) -> Outcome:
+    """Run ``targets`` with ``engine``, then compact and release every lockfile."""
+    try:
+        return await engine.run(targets)
+    finally:
+        with anyio.CancelScope(shield=True):
+            for target in targets:
+                await target.store.close()

@@ -1,0 +1,282 @@
+"""What happens to one job: submit it, poll it to a final status, fetch its outputs.
+
+Every step is recorded through the lockfile's journal before anything depends on
+it: the intent before the create is sent, the task id and poll_url (inside the
+same cancel-shield as the create itself) as soon as they arrive, the final
+status, each downloaded file.
+"""
+
+from __future__ import annotations
+
+import calendar
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from runner.client import ApiClient, CreateUncertain, GaveUp, JobRejected, KeyRefused, NoBalance
+from runner.download import Downloader, DownloadError, Fetched, UrlExpired
+from runner.errors import ApiStopped
+from runner.job import ChangedInputError, Job, Manifest, RunSettings
+from runner.lockfile import UNCERTAIN_MESSAGE, LockStore, intent_entry, utc_now
+from runner.plan import missing_outputs, seed_for
+from runner.polling import PollSchedule
+from runner.progress import Event
+from runner.responses import Created, TaskState, Video
+
+REFRESHES = 3
+
+
+@dataclass
+class Stop:
+    """Why a run stops early, shared by every job of the run."""
+
+    interrupted: bool = False
+    stopped: ApiStopped | None = None
+    no_balance: bool = False
+    cancel_run: Callable[[], None] | None = None
+
+    @property
+    def submitting_stopped(self) -> bool:
+        return self.interrupted or self.no_balance or self.stopped is not None
+
+    def stop_run(self, err: ApiStopped) -> None:
+        """401: stop everything now."""
+        self.stopped = err
+        if self.cancel_run is not None:
+            self.cancel_run()
+
+    def stop_submitting(self, err: ApiStopped) -> None:
+        """402: no new creates; tasks in flight are still polled."""
+        self.no_balance = True
+        self.stopped = self.stopped or err
+
+
+@dataclass
+class JobWork:
+    """One job of one manifest, and everything it needs to be worked."""
+
+    job: Job
+    target_name: str
+    manifest: Manifest
+    store: LockStore
+    settings: RunSettings
+    client: ApiClient
+    downloader: Downloader | None
+    stop: Stop
+    emit: Callable[[Event], None]
+    _started: float | None = None
+
+    @property
+    def key(self) -> str:
+        return self.job.key
+
+    @property
+    def status(self) -> str:
+        entry = self.store.entry(self.key)
+        return str(entry["status"]) if entry else "not submitted"
+
+    async def drive(self, resume: bool) -> str:
+        """Submit (unless resuming) and follow the task; resubmit failures per retry_failed."""
+        resubmits = 0
+        if not resume and not await self.submit():
+            return self.status
+        while True:
+            status = await self.follow()
+            if status != "failed" or resubmits >= self.settings.retry_failed:
+                return status
+            if self.stop.submitting_stopped:
+                return status
+            resubmits += 1
+            if not await self.submit():
+                return self.status
+
+    async def submit(self) -> bool:
+        """Record the intent, send the create, record the task; False when no task came."""
+        if self.stop.submitting_stopped:
+            return False
+        entry = self.store.entry(self.key)
+        previous = dict(entry) if entry else None
+        seed = seed_for(self.job, entry)
+        same = entry is not None and entry.get("fingerprint") == self.job.fingerprint
+        attempts = (int(entry.get("attempts", 0)) if entry and same else 0) + 1
+        try:
+            body = self.job.body(seed)
+        except (ChangedInputError, OSError) as err:
+            await self.store.put(self.key, intent_entry(self.job, seed, attempts - 1))
+            await self._finish("failed", {"message": f"input changed or unreadable: {err}"})
+            return False
+        await self.store.put(self.key, intent_entry(self.job, seed, attempts))
+        try:
+            created = await self.client.create(body, self._record_created)
+        except CreateUncertain as err:
+            await self._finish("uncertain", {"message": f"{err}; {UNCERTAIN_MESSAGE}"})
+            return False
+        except JobRejected as err:
+            await self._finish("failed", err.error)
+            return False
+        except KeyRefused as err:
+            await self._revert(previous)
+            self.stop.stop_run(err)
+            return False
+        except NoBalance as err:
+            await self._revert(previous)
+            self.stop.stop_submitting(err)
+            return False
+        except BaseException:
+            await self._revert(previous)  # cancelled between attempts: nothing was sent
+            raise
+        self._started = anyio.current_time()
+        self._emit("submitted", task_id=created.task_id, seed=seed, attempt=attempts)
+        return True
+
+    async def follow(self) -> str:
+        """Poll the task until it is final or past its timeout; the final status."""
+        entry = self.store.entry(self.key) or {}
+        task_id, poll_url = str(entry["task_id"]), entry.get("poll_url")
+        if self.client.is_foreign(poll_url):
+            self._emit("warning", message="poll_url is on another host; polling /v1/tasks/{id}")
+        started = self._started or _started_at(entry.get("submitted_at"))
+        schedule = PollSchedule(self.settings.poll_initial, self.settings.poll_max)
+        deadline = anyio.current_time() + self.settings.timeout
+        delay, status, progress = schedule.first(), str(entry.get("status")), None
+        while True:
+            now = anyio.current_time()
+            if now >= deadline:
+                limit = f"{self.settings.timeout:g}s"
+                message = f"no final status within {limit}; the next run resumes polling"
+                await self._finish("timed_out", {"message": message}, finished=False)
+                return "timed_out"
+            await anyio.sleep(min(delay, deadline - now))
+            state = await self._poll(task_id, poll_url)
+            if state is None:
+                delay = schedule.next(delay, 0.0, None)
+                continue
+            if state.status == "completed" and state.videos:
+                await self._complete(state)
+                return "completed"
+            if state.status == "failed":
+                await self._finish("failed", state.error or {"message": "failed"})
+                return "failed"
+            if state.status == "processing" and status != "processing":
+                status = "processing"
+                await self.store.update(self.key, status=status)
+            if state.progress is not None and state.progress != progress:
+                progress = state.progress
+                self._emit("progress", progress=progress)
+            delay = schedule.next(delay, anyio.current_time() - started, progress)
+
+    async def download(self) -> None:
+        """Fetch every output of a completed job that is not on disk yet."""
+        entry = self.store.entry(self.key)
+        if self.downloader is None or not entry or entry.get("status") != "completed":
+            return
+        folder = self.store.path.parent
+        outputs = [dict(o) for o in entry["outputs"]]
+        for index in missing_outputs(entry, folder):
+            dest = self.manifest.output_path(self.job, entry.get("seed"), index, len(outputs))
+            fetched = await self._fetch(outputs, index, dest)
+            if fetched is None:
+                continue
+            relative = _relative(fetched.path, folder)
+            outputs[index].update(path=relative, sha256=fetched.sha256, bytes=fetched.bytes)
+            await self.store.update(self.key, outputs=[dict(o) for o in outputs])
+            self._emit("downloaded", path=relative, bytes=fetched.bytes, index=index)
+
+    async def _fetch(self, outputs: list[dict[str, Any]], index: int, dest: Path) -> Fetched | None:
+        assert self.downloader is not None
+        for _ in range(REFRESHES + 1):
+            try:
+                return await self.downloader.fetch(str(outputs[index]["url"]), dest)
+            except UrlExpired as err:
+                fresh = await self._fresh_videos()
+                if fresh is None or len(fresh) <= index:
+                    self._emit("warning", message=f"{err}; no fresh URL from the API")
+                    return None
+                for output, video in zip(outputs, fresh, strict=False):
+                    output["url"] = video.url
+                await self.store.update(self.key, outputs=[dict(o) for o in outputs])
+            except DownloadError as err:
+                self._emit("warning", message=str(err), index=index)
+                return None
+        self._emit("warning", message="the output URL kept expiring", index=index)
+        return None
+
+    async def _fresh_videos(self) -> tuple[Video, ...] | None:
+        entry = self.store.entry(self.key) or {}
+        state = await self._poll(str(entry.get("task_id")), entry.get("poll_url"))
+        return state.videos if state is not None and state.status == "completed" else None
+
+    async def _poll(self, task_id: str, poll_url: str | None) -> TaskState | None:
+        """One poll; None when it should simply be tried again later."""
+        try:
+            return await self.client.poll(task_id, poll_url)
+        except GaveUp as err:
+            self._emit("warning", message=str(err))
+        except JobRejected as err:
+            return TaskState("failed", error=err.error)
+        except NoBalance as err:
+            self.stop.stop_submitting(err)
+        except KeyRefused as err:
+            self.stop.stop_run(err)
+            await anyio.sleep_forever()  # the run is being cancelled
+        return None
+
+    async def _record_created(self, created: Created) -> None:
+        await self.store.update(self.key, task_id=created.task_id, poll_url=created.poll_url)
+
+    async def _complete(self, state: TaskState) -> None:
+        outputs = [_output(video) for video in state.videos]
+        await self.store.update(
+            self.key, status="completed", finished_at=utc_now(), outputs=outputs, error=None
+        )
+        self._emit("completed", outputs=len(outputs))
+
+    async def _finish(self, status: str, error: dict[str, Any], finished: bool = True) -> None:
+        fields: dict[str, Any] = {"status": status, "error": error}
+        if finished:
+            fields["finished_at"] = utc_now()
+        await self.store.update(self.key, **fields)
+        self._emit(status, message=error.get("message", ""))
+
+    async def _revert(self, previous: dict[str, Any] | None) -> None:
+        """Undo an intent whose create certainly made no task."""
+        with anyio.CancelScope(shield=True):
+            if previous is None:
+                await self.store.drop([self.key])
+            else:
+                await self.store.put(self.key, previous)
+
+    def _emit(self, kind: str, **data: Any) -> None:
+        self.emit(Event(kind, self.target_name, self.key, data))
+
+
+def _output(video: Video) -> dict[str, Any]:
+    """A lockfile output for a video not yet downloaded."""
+    return {
+        "url": video.url,
+        "path": None,
+        "sha256": None,
+        "bytes": None,
+        "width": video.width,
+        "height": video.height,
+        "duration": video.duration,
+    }
+
+
+def _relative(path: Path, folder: Path) -> str:
+    return Path(os.path.relpath(path, folder)).as_posix()
+
+
+def _started_at(stamp: Any) -> float:
+    """The event-loop time matching a lockfile timestamp (for a resumed task's progress)."""
+    now = anyio.current_time()
+    try:
+        when = calendar.timegm(time.strptime(str(stamp), "%Y-%m-%dT%H:%M:%SZ"))
+    except ValueError:
+        return now
+    return now - max(0.0, time.time() - when)
