@@ -1,0 +1,347 @@
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from runner import models
+from runner.cli import Context, main
+from runner.errors import ApiStopped
+from runner.models import ModelMatrix, RefreshError
+from tests.netguard import no_network  # noqa: F401
+
+KEY = "sk-secret-test-key-1234"
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def fetch(handler: Handler) -> ModelMatrix:
+    async def go() -> ModelMatrix:
+        async with httpx.AsyncClient(
+            transport=httpx.MockTransport(handler),
+            base_url="https://api.example.test",
+            headers={"Authorization": f"Bearer {KEY}"},
+        ) as client:
+            return await models.fetch_live(client)
+
+    return anyio.run(go)
+
+
+def routes(table: dict[str, Any]) -> Handler:
+    """Answer GETs from ``table`` (path to JSON body, or to a prepared Response)."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        assert request.method == "GET"
+        assert request.headers["authorization"] == f"Bearer {KEY}"
+        answer = table.get(request.url.path)
+        if answer is None:
+            return httpx.Response(404, json={"error": {"message": "model not found"}})
+        if isinstance(answer, httpx.Response):
+            return answer
+        return httpx.Response(200, json=answer)
+
+    return handle
+
+
+# --- fetch_live -----------------------------------------------------------------------
+
+
+def test_documented_shape() -> None:
+    matrix = fetch(
+        routes(
+            {
+                "/v1/models": {
+                    "object": "list",
+                    "data": [
+                        {"id": "new-video-1", "object": "model", "owned_by": "x", "type": "video"},
+                        {"id": "gpt-4o", "object": "model", "owned_by": "openai", "type": "chat"},
+                    ],
+                },
+                "/v1/models/new-video-1": {
+                    "id": "new-video-1",
+                    "supported_operations": ["image-to-video", "text-to-video"],
+                    "resolutions": ["720p"],
+                    "durations": ["5"],
+                },
+            }
+        )
+    )
+    assert matrix == ModelMatrix(
+        models={"new-video-1": ("text-to-video", "image-to-video")},
+        source="live list from https://api.example.test",
+    )
+
+
+def test_odd_shapes_are_read_tolerantly() -> None:
+    listing = [
+        "sora-2",  # a bare id: kept because the built-in matrix knows it as video
+        "some-chat-model",  # a bare id nobody knows: not a video model
+        {"model": "a", "category": "Video Generation"},
+        {"name": "b", "modalities": ["text", "video"]},
+        {"id": "c", "type": "video"},
+        {"id": "d", "type": "video"},
+        {"id": "e", "type": "video"},
+        {"id": "kling-v2.6-pro", "type": "video"},
+        {"id": "mystery", "type": "video"},
+        {"id": "c", "type": "video"},  # a duplicate
+        {"id": "embed", "type": "embedding"},
+        42,
+    ]
+    matrix = fetch(
+        routes(
+            {
+                "/v1/models": listing,
+                "/v1/models/sora-2": {"data": {"operations": ["text_to_video"]}},
+                "/v1/models/a": {"capabilities": {"supported_operations": "motion-control, x"}},
+                "/v1/models/b": {"operations": {"text-to-video": True, "image-to-video": False}},
+                "/v1/models/c": {"supported_operations": [{"name": "Video-To-Video"}]},
+                "/v1/models/d": {"supported_operations": ["teleport"]},
+                "/v1/models/e": {"capabilities": {"operations": [{"operation": "audio-to-video"}]}},
+                "/v1/models/kling-v2.6-pro": {"id": "kling-v2.6-pro"},
+                "/v1/models/mystery": {"id": "mystery", "resolutions": ["720p"]},
+            }
+        )
+    )
+    assert dict(matrix.models) == {
+        "sora-2": ("text-to-video",),
+        "a": ("motion-control",),
+        "b": ("text-to-video",),
+        "c": ("video-to-video",),
+        "e": ("audio-to-video",),
+        # named no operation: keeps the built-in ones
+        "kling-v2.6-pro": models.builtin().models["kling-v2.6-pro"],
+    }
+
+
+def test_missing_detail_falls_back_to_the_builtin_operations() -> None:
+    matrix = fetch(routes({"/v1/models": {"data": [{"id": "veo3.1-fast", "type": "video"}]}}))
+    assert dict(matrix.models) == {"veo3.1-fast": models.builtin().models["veo3.1-fast"]}
+
+
+def test_model_ids_are_quoted_in_the_detail_path() -> None:
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.raw_path.decode())
+        if request.url.path == "/v1/models":
+            return httpx.Response(200, json={"data": [{"id": "org/model v2", "type": "video"}]})
+        return httpx.Response(200, json={"supported_operations": ["text-to-video"]})
+
+    assert dict(fetch(handle).models) == {"org/model v2": ("text-to-video",)}
+    assert seen == ["/v1/models", "/v1/models/org%2Fmodel%20v2"]
+
+
+def test_refused_key_stops_without_showing_the_key() -> None:
+    answer = httpx.Response(401, json={"error": {"message": f"Invalid API key: {KEY}"}})
+    with pytest.raises(ApiStopped) as caught:
+        fetch(routes({"/v1/models": answer}))
+    assert str(caught.value) == (
+        "the API refused the key (HTTP 401 from GET /v1/models): Invalid API key: ***; "
+        "check LEMONDATA_API_KEY"
+    )
+    assert caught.value.exit_code == 3
+
+
+def test_forbidden_detail_stops_too() -> None:
+    table = {
+        "/v1/models": {"data": [{"id": "c", "type": "video"}]},
+        "/v1/models/c": httpx.Response(403, json={"error": {"message": "model not allowed"}}),
+    }
+    with pytest.raises(ApiStopped, match=r"^the API refused the key \(HTTP 403 from GET"):
+        fetch(routes(table))
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (
+            httpx.Response(500, json={"error": {"message": "upstream exploded", "type": "x"}}),
+            "GET /v1/models failed: HTTP 500: upstream exploded",
+        ),
+        (
+            httpx.Response(502, text="<html>Bad Gateway</html>"),
+            "GET /v1/models failed: HTTP 502: <html>Bad Gateway</html>",
+        ),
+        (httpx.Response(503, json={"error": "down"}), "GET /v1/models failed: HTTP 503: down"),
+        (httpx.Response(500, text=""), "GET /v1/models failed: HTTP 500: Internal Server Error"),
+        (httpx.Response(200, text="not json"), "GET /v1/models: the answer is not JSON"),
+        (
+            httpx.Response(200, json={"object": "list"}),
+            "GET /v1/models: the answer has no list of models",
+        ),
+        (
+            httpx.Response(200, json={"data": [{"id": "gpt", "type": "chat"}]}),
+            "the live model list names no video model with a known operation",
+        ),
+    ],
+)
+def test_unusable_answers(answer: httpx.Response, message: str) -> None:
+    with pytest.raises(RefreshError) as caught:
+        fetch(routes({"/v1/models": answer}))
+    assert str(caught.value) == message
+    assert caught.value.exit_code == 1
+
+
+def test_network_errors_become_refresh_errors() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    with pytest.raises(RefreshError) as caught:
+        fetch(handle)
+    assert str(caught.value) == (
+        "GET /v1/models failed: ConnectError: [Errno 111] Connection refused"
+    )
+
+
+def test_rate_limits_are_waited_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = [
+        httpx.Response(429, headers={"Retry-After": "0"}, json={"error": {"message": "slow"}}),
+        httpx.Response(429, headers={"Retry-After": "soon"}, json={}),
+        httpx.Response(200, json={"data": [{"id": "c", "type": "video"}]}),
+    ]
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/models":
+            return answers.pop(0)
+        return httpx.Response(200, json={"operations": ["text-to-video"]})
+
+    waits: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(anyio, "sleep", no_sleep)
+    assert dict(fetch(handle).models) == {"c": ("text-to-video",)}
+    assert waits == [0.0, 1.0]
+
+
+def test_endless_rate_limiting_gives_up() -> None:
+    answer = httpx.Response(429, headers={"Retry-After": "0"}, json={"error": {"message": "slow"}})
+    with pytest.raises(RefreshError, match=r"^GET /v1/models failed: HTTP 429: slow$"):
+        fetch(routes({"/v1/models": answer}))
+
+
+# --- the cache ------------------------------------------------------------------------
+
+
+def test_write_cache_then_load_prefers_it(tmp_path: Path) -> None:
+    cache = models.cache_path({"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    matrix = ModelMatrix({"z-video": ("text-to-video",)}, "live list from https://x")
+    models.write_cache(cache, matrix)
+    assert sorted(p.name for p in cache.parent.iterdir()) == ["models.json"]
+    assert json.loads(cache.read_text()) == {
+        "source": "live list from https://x",
+        "operations": list(models.OPERATIONS),
+        "models": {"z-video": {"operations": ["text-to-video"]}},
+    }
+    assert models.load(cache) == ModelMatrix({"z-video": ("text-to-video",)}, str(cache))
+
+
+def test_unreadable_cache_falls_back_to_builtin(tmp_path: Path) -> None:
+    cache = tmp_path / "models.json"
+    cache.write_text("{broken")
+    assert models.load(cache) == models.builtin()
+    assert models.load(None) == models.builtin()
+
+
+# --- the command ----------------------------------------------------------------------
+
+
+def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(args), Context(environ=env, stdout=out, stderr=err))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_table_of_the_builtin_matrix(tmp_path: Path) -> None:
+    code, out, err = run_cli("models", env={"XDG_CACHE_HOME": str(tmp_path)})
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == (
+        "model                        text  image  ref  start-end  video  extend  audio  motion"
+    )
+    assert lines[1] == (
+        "grok-imagine-image-to-video   .      x     .       .        .      .       .      ."
+    )
+    assert lines[-2] == "36 models; source: built-in"
+    assert lines[-1].startswith("columns: text = text-to-video, image = image-to-video, ")
+    assert len(lines) == 1 + 36 + 3
+
+
+def test_render_table_exactly() -> None:
+    from runner.commands.models import render_table
+
+    matrix = ModelMatrix({"m": ("text-to-video", "motion-control")}, "test")
+    assert render_table(matrix) == (
+        "model  text  image  ref  start-end  video  extend  audio  motion\n"
+        "m       x      .     .       .        .      .       .      x\n"
+        "\n"
+        "1 model; source: test\n"
+        "columns: text = text-to-video, image = image-to-video, ref = reference-to-video, "
+        "start-end = start-end-to-video, video = video-to-video, extend = video-extension, "
+        "audio = audio-to-video, motion = motion-control\n"
+    )
+
+
+def test_json_output(tmp_path: Path) -> None:
+    code, out, _ = run_cli("models", "--json", env={"XDG_CACHE_HOME": str(tmp_path)})
+    assert code == 0
+    assert json.loads(out) == models.to_json(models.builtin())
+
+
+def test_refresh_from_the_sandbox_writes_the_cache(tmp_path: Path) -> None:
+    env = {"XDG_CACHE_HOME": str(tmp_path)}
+    code, out, err = run_cli("models", "--refresh", "--sandbox", "--json", env=env)
+    cache = tmp_path / "vidbatch" / "models.json"
+    assert code == 0
+    assert err == f"cached 36 models from the live list in {cache}\n"
+    shown = json.loads(out)
+    assert shown["source"] == str(cache)
+    assert shown["models"] == models.to_json(models.builtin())["models"]
+    assert models.load(cache).models == models.builtin().models
+
+
+def test_refresh_over_http_sends_the_key_and_never_prints_it(tmp_path: Path) -> None:
+    from runner.sandbox import SandboxConfig, background
+
+    with background(SandboxConfig(required_key=KEY)) as base:
+        env = {"XDG_CACHE_HOME": str(tmp_path), "LEMONDATA_API_KEY": KEY}
+        code, out, err = run_cli("models", "--refresh", "--base-url", base, env=env)
+        assert (code, KEY in out + err) == (0, False)
+        assert err == f"cached 36 models from the live list in {tmp_path}/vidbatch/models.json\n"
+        env["LEMONDATA_API_KEY"] = "sk-wrong-key-5678"
+        env["LEMONDATA_BASE_URL"] = base
+        code, out, err = run_cli("models", "--refresh", env=env)
+    assert (code, out) == (3, "")
+    assert err.startswith("vidbatch: error: the API refused the key (HTTP 401 from GET /v1/models)")
+    assert "sk-wrong-key-5678" not in err
+
+
+def test_refresh_needs_a_key(tmp_path: Path) -> None:
+    code, out, err = run_cli("models", "--refresh", env={"XDG_CACHE_HOME": str(tmp_path)})
+    assert (code, out) == (2, "")
+    assert err == (
+        "vidbatch: error: models --refresh needs LEMONDATA_API_KEY set (or use --sandbox)\n"
+    )
+    assert not (tmp_path / "vidbatch").exists()
+
+
+def test_refresh_refuses_plain_http_elsewhere(tmp_path: Path) -> None:
+    env = {"XDG_CACHE_HOME": str(tmp_path), "LEMONDATA_API_KEY": KEY}
+    code, _, err = run_cli("models", "--refresh", "--base-url", "http://api.example.test", env=env)
+    assert code == 2
+    assert err == (
+        "vidbatch: error: base URL 'http://api.example.test' refused: the API key is sent "
+        "only over https (or plain http to localhost)\n"
+    )
+
+
+def test_base_url_without_refresh_is_a_usage_error(tmp_path: Path) -> None:
+    code, _, err = run_cli("models", "--sandbox", env={"XDG_CACHE_HOME": str(tmp_path)})
+    assert code == 2
+    assert err == "vidbatch: error: --base-url and --sandbox apply only with --refresh\n"
