@@ -117,9 +117,12 @@ def draw_seed() -> int:
     return secrets.randbelow(2**31)
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: Any) -> str:
     """The canonical JSON text used for fingerprints."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)
 
 
 def fingerprint(locked_request: Mapping[str, Any]) -> str:
@@ -168,13 +171,14 @@ def _inline(value: Any) -> Any:
     return value
 
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._=,+-]")
-_OUTPUT_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=,+\[\]-]")
 OUTPUT_NAME_VARS = ("job", "model", "seed", "index", "operation", "id")
 
 
 def safe_component(text: str) -> str:
     """``text`` made safe as one file-name component: no separators, no leading dot."""
+    if not text.startswith(".") and _UNSAFE.search(text) is None:
+        return text[:200] or "_"
     cleaned = _UNSAFE.sub("_", text).lstrip(".")
     return cleaned[:200] or "_"
 
@@ -193,7 +197,11 @@ def output_name(template: str, job: Job, seed: int | None, index: int, count: in
         "index": str(index),
         "operation": job.operation,
     }
-    name = _OUTPUT_VAR.sub(lambda m: safe_component(values[m.group(1)]), template)
+    name = template
+    for var, value in values.items():
+        marker = "${" + var + "}"
+        if marker in name:
+            name = name.replace(marker, safe_component(value))
     if count > 1 and index > 0 and "${index}" not in template:
         stem, dot, ext = name.rpartition(".")
         name = f"{stem}-{index}.{ext}" if dot else f"{name}-{index}"
