@@ -103,6 +103,10 @@ class ApiClient:
         self._backoff = backoff or Backoff()
         self.requests = 0
 
+    @property
+    def has_key(self) -> bool:
+        return bool(self._key)
+
     def poll_target(self, task_id: str, poll_url: str | None) -> str:
         """The URL to poll: ``poll_url`` as returned, or /v1/tasks/{id} when none (or foreign)."""
         if poll_url:

@@ -155,7 +155,7 @@ class LockStore:
             journal_path(path).unlink(missing_ok=True)
             store.journal = journal.Journal(journal_path(path), store._apply)
         except BaseException:
-            os.close(mutex_fd)
+            _release_mutex(path, mutex_fd)
             raise
         return store
 
@@ -190,12 +190,12 @@ class LockStore:
         self.journal.close()
         with contextlib.suppress(FileNotFoundError):
             journal_path(self.path).unlink()
-        os.close(self._mutex_fd)
+        _release_mutex(self.path, self._mutex_fd)
 
     def release(self) -> None:
         """Let go without compacting (the journal stays, and replays next time)."""
         self.journal.close()
-        os.close(self._mutex_fd)
+        _release_mutex(self.path, self._mutex_fd)
 
     async def _append(self, records: list[dict[str, Any]]) -> None:
         await self.journal.append(records)
@@ -215,14 +215,34 @@ class LockStore:
 
 
 def _take_mutex(path: Path) -> int:
-    fd = os.open(mutex_path(path), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    """An exclusive flock on ``<lockfile>.lock``, the file removed again on release.
+
+    Another run may remove the file between our open and our flock; then the lock
+    we hold is on an unlinked file, so check that the path still names it.
+    """
+    target = mutex_path(path)
+    while True:
+        fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise LockError(
+                f"{path} is in use by another vidbatch run; wait for it to finish"
+            ) from None
+        try:
+            current = os.stat(target).st_ino
+        except FileNotFoundError:
+            current = -1
+        if current == os.fstat(fd).st_ino:
+            break
         os.close(fd)
-        raise LockError(
-            f"{path} is in use by another vidbatch run; wait for it to finish"
-        ) from None
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     return fd
+
+
+def _release_mutex(path: Path, fd: int) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        mutex_path(path).unlink()
+    os.close(fd)

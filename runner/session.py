@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 
+from runner.client import ApiClient, GaveUp, JobRejected
 from runner.engine import Engine, Outcome, Target
 from runner.job import Manifest, RunSettings
-from runner.lockfile import LockStore
+from runner.lockfile import IN_FLIGHT, LockStore, utc_now
 from runner.plan import PlanOptions, make_plan
+from runner.work import output_entry
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,34 @@ def shared_limits(targets: Sequence[Target]) -> tuple[int, float]:
     concurrency = min((t.settings.concurrency for t in targets), default=1)
     rate = min((t.settings.rate for t in targets), default=0.0)
     return concurrency, rate
+
+
+async def refresh_once(store: LockStore, client: ApiClient, keys: Iterable[str]) -> int:
+    """Poll each in-flight task of ``keys`` once and record what it says; polls made."""
+    polls = 0
+    for key in keys:
+        entry = store.entry(key)
+        if not entry or entry.get("status") not in IN_FLIGHT or not entry.get("task_id"):
+            continue
+        polls += 1
+        try:
+            state = await client.poll(str(entry["task_id"]), entry.get("poll_url"))
+        except GaveUp:
+            continue
+        except JobRejected as err:
+            await store.update(key, status="failed", error=err.error, finished_at=utc_now())
+            continue
+        if state.status == "completed" and state.videos:
+            outputs = [output_entry(video) for video in state.videos]
+            await store.update(
+                key, status="completed", outputs=outputs, error=None, finished_at=utc_now()
+            )
+        elif state.status == "failed":
+            error = state.error or {"message": "failed"}
+            await store.update(key, status="failed", error=error, finished_at=utc_now())
+        elif state.status == "processing":
+            await store.update(key, status="processing")
+    return polls
 
 
 async def execute(engine: Engine, targets: list[Target]) -> Outcome:

@@ -208,6 +208,9 @@ class JobWork:
 
     async def _fresh_videos(self) -> tuple[Video, ...] | None:
         entry = self.store.entry(self.key) or {}
+        if not self.client.has_key:
+            self._emit("warning", message="set LEMONDATA_API_KEY to get fresh output URLs")
+            return None
         state = await self._poll(str(entry.get("task_id")), entry.get("poll_url"))
         return state.videos if state is not None and state.status == "completed" else None
 
@@ -230,7 +233,7 @@ class JobWork:
         await self.store.update(self.key, task_id=created.task_id, poll_url=created.poll_url)
 
     async def _complete(self, state: TaskState) -> None:
-        outputs = [_output(video) for video in state.videos]
+        outputs = [output_entry(video) for video in state.videos]
         await self.store.update(
             self.key, status="completed", finished_at=utc_now(), outputs=outputs, error=None
         )
@@ -255,7 +258,7 @@ class JobWork:
         self.emit(Event(kind, self.target_name, self.key, data))
 
 
-def _output(video: Video) -> dict[str, Any]:
+def output_entry(video: Video) -> dict[str, Any]:
     """A lockfile output for a video not yet downloaded."""
     return {
         "url": video.url,

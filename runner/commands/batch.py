@@ -1,0 +1,182 @@
+"""What run, download and status share: flags, API settings, clients, reporters, summary.
+
+This is adapter code: it reads the environment handed in through the Context,
+builds the real httpx clients (or the in-process sandbox), and chooses the
+reporter; the core modules only ever see typed values.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+
+from runner.cli import Context
+from runner.client import DEFAULT_BASE_URL, ApiClient, Backoff
+from runner.download import Downloader
+from runner.engine import Outcome
+from runner.errors import ConfigError, UsageError
+from runner.manifest import parse_duration
+from runner.progress import BarReporter, JsonReporter, LogReporter, Reporter
+from runner.ratelimit import RateLimiter
+
+SANDBOX_BASE = "http://api.sandbox.invalid"
+SANDBOX_FILES = "http://files.sandbox.invalid"
+SANDBOX_KEY = "sk-sandbox"
+SANDBOX_SPEED = 60.0  # the in-process sandbox runs tasks (and the poll clock) this much faster
+API_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+DOWNLOAD_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
+
+
+@dataclass(frozen=True)
+class Api:
+    """Where the API is and the key to use (never printed)."""
+
+    base_url: str
+    key: str
+    sandbox: bool = False
+
+
+def add_api_args(parser: argparse.ArgumentParser, *, sandbox: bool = True) -> None:
+    if sandbox:
+        parser.add_argument(
+            "--sandbox",
+            action="store_true",
+            help="use the embedded sandbox in process (no key needed; time runs "
+            f"{SANDBOX_SPEED:g}x faster)",
+        )
+    parser.add_argument(
+        "--base-url",
+        metavar="URL",
+        help=f"API base URL (else $LEMONDATA_BASE_URL, else {DEFAULT_BASE_URL})",
+    )
+
+
+def add_lockfile_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lockfile", type=Path, metavar="FILE", help="lockfile path (one manifest only)"
+    )
+
+
+def add_only_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="only job keys matching GLOB (repeatable)",
+    )
+
+
+def lockfile_option(ns: argparse.Namespace) -> Path | None:
+    lockfile: Path | None = ns.lockfile
+    if lockfile is not None and len(ns.manifests) != 1:
+        raise UsageError("--lockfile can only be used with a single manifest")
+    return lockfile
+
+
+def api_settings(
+    ns: argparse.Namespace, environ: Mapping[str, str], *, need_key: bool = True
+) -> Api:
+    """The base URL (flag > env > default) and key (env only) for this run."""
+    if getattr(ns, "sandbox", False):
+        return Api(SANDBOX_BASE, SANDBOX_KEY, sandbox=True)
+    base_url = ns.base_url or environ.get("LEMONDATA_BASE_URL") or DEFAULT_BASE_URL
+    url = httpx.URL(base_url)
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigError(f"the API base URL must be an http(s) URL, not {base_url!r}")
+    key = environ.get("LEMONDATA_API_KEY", "").strip()
+    if not key and need_key:
+        raise ConfigError(
+            "LEMONDATA_API_KEY is not set: export your API key, "
+            "or try vidbatch without one on the embedded sandbox with --sandbox"
+        )
+    return Api(base_url, key)
+
+
+def duration_arg(text: str) -> float:
+    """argparse type for durations like 90, 30s, 20m, 1h30m."""
+    try:
+        seconds = parse_duration(text)
+    except (ValueError, KeyError):
+        seconds = 0.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 90s, 20m or 1h)")
+    return seconds
+
+
+def make_reporter(ctx: Context, as_json: bool) -> Reporter:
+    if as_json:
+        return JsonReporter(ctx.stdout, ctx.stderr)
+    if ctx.stderr_is_tty:
+        return BarReporter(ctx.stderr)
+    return LogReporter(ctx.stderr)
+
+
+@dataclass
+class Clients:
+    """The API client and the downloader of one command."""
+
+    api: ApiClient
+    downloader: Downloader
+    sandbox: Any = None
+
+
+@asynccontextmanager
+async def open_clients(api: Api, rate: float, connections: int) -> AsyncIterator[Clients]:
+    """An API client (key on every request) and a separate downloader without it."""
+    limiter = RateLimiter(rate)
+    limits = httpx.Limits(max_connections=max(10, connections * 2))
+    api_transport, files_transport, sandbox = _transports(api)
+    async with (
+        httpx.AsyncClient(timeout=API_TIMEOUT, limits=limits, transport=api_transport) as http,
+        httpx.AsyncClient(
+            timeout=DOWNLOAD_TIMEOUT, follow_redirects=True, transport=files_transport
+        ) as raw,
+    ):
+        client = ApiClient(
+            http, base_url=api.base_url, api_key=api.key, limiter=limiter, backoff=Backoff()
+        )
+        yield Clients(client, Downloader(raw), sandbox)
+
+
+def _transports(api: Api) -> tuple[Any, Any, Any]:
+    if not api.sandbox:
+        return None, None, None
+    try:
+        from runner.sandbox import Sandbox, SandboxConfig, transport
+    except ImportError as err:
+        raise UsageError(
+            f"--sandbox needs the 'sandbox' extra ({err.name} is missing): "
+            "pip install 'vidbatch[sandbox]'"
+        ) from None
+    sandbox = Sandbox(SandboxConfig(speed=SANDBOX_SPEED, output_base_url=SANDBOX_FILES))
+    return transport(sandbox), transport(sandbox), sandbox
+
+
+def print_summary(outcome: Outcome, stream: TextIO, cwd: Path) -> None:
+    """The closing summary: counts by status, elapsed time, where things are."""
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items()))
+    stream.write(f"summary: {counts or 'nothing to do'} in {outcome.elapsed:.1f}s\n")
+    if outcome.missing_outputs:
+        stream.write(
+            f"summary: {outcome.missing_outputs} output(s) not on disk; "
+            "`vidbatch download` fetches them\n"
+        )
+    for lock, out in zip(outcome.lockfiles, outcome.outputs, strict=True):
+        stream.write(f"lockfile: {_shown(lock, cwd)}  outputs: {_shown(out, cwd)}\n")
+    if outcome.interrupted:
+        stream.write("interrupted: state saved; the next `vidbatch run` resumes\n")
+    stream.flush()
+
+
+def _shown(path: Path, cwd: Path) -> str:
+    try:
+        return str(path.absolute().relative_to(cwd))
+    except ValueError:
+        return str(path)

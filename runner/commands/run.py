@@ -1,0 +1,194 @@
+"""``vidbatch run``: validate, plan, submit, poll, download, record.
+
+Exit codes (PRODUCT.md): 0 every selected job completed with its outputs on
+disk; 1 some job failed, timed out, is uncertain or lacks an output; 2 bad usage
+or manifest (nothing sent); 3 the API stopped the run (401, 402); 130 Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from runner.cli import Context
+from runner.commands import batch
+from runner.commands.common import add_manifest_args, load_manifests
+from runner.engine import Engine, Outcome, Target, summary_event
+from runner.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from runner.plan import SENDS, PlanOptions
+from runner.progress import Reporter
+from runner.session import Overrides, execute, open_targets, shared_limits
+
+CONFIRM_ABOVE = 20
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "run",
+        help="submit, poll and download every job; keep the lockfile",
+        description="Validate, plan, submit new and changed jobs, resume tasks in flight, "
+        "poll them to the end, download the outputs and record everything in the lockfile.",
+    )
+    add_manifest_args(parser)
+    batch.add_api_args(parser)
+    parser.add_argument("--concurrency", type=_positive_int, metavar="N", help="tasks in flight")
+    parser.add_argument("--rate", type=_positive_float, metavar="R", help="API requests/second")
+    parser.add_argument("--timeout", type=batch.duration_arg, metavar="D", help="per task")
+    batch.add_only_arg(parser)
+    parser.add_argument("--force", action="store_true", help="resubmit even locked jobs")
+    parser.add_argument(
+        "--resubmit-uncertain",
+        action="store_true",
+        help="submit again jobs whose earlier create got no answer (may be billed twice)",
+    )
+    parser.add_argument("--no-download", action="store_true", help="do not fetch outputs")
+    parser.add_argument("--json", action="store_true", help="NDJSON events on stdout")
+    parser.add_argument("--yes", action="store_true", help="do not ask before submitting")
+    parser.add_argument(
+        "--allow-unknown-models", action="store_true", help="accept models missing from the matrix"
+    )
+    batch.add_lockfile_arg(parser)
+    parser.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report")
+    parser.add_argument(
+        "--summary", type=Path, metavar="FILE", help="write a Markdown summary (also to "
+        "$GITHUB_STEP_SUMMARY when set)"
+    )  # fmt: skip
+    parser.set_defaults(func=main)
+
+
+def main(ns: argparse.Namespace, ctx: Context) -> int:
+    manifests = load_manifests(ns.manifests, ctx, allow_unknown_models=ns.allow_unknown_models)
+    lockfile = batch.lockfile_option(ns)
+    api = batch.api_settings(ns, ctx.environ)
+    options = PlanOptions(
+        only=tuple(ns.only),
+        force=ns.force,
+        resubmit_uncertain=ns.resubmit_uncertain,
+        download=not ns.no_download,
+    )
+    overrides = Overrides(ns.concurrency, ns.rate, ns.timeout)
+    targets = open_targets(manifests, options, overrides, lockfile)
+    if api.sandbox:
+        for target in targets:
+            target.settings = _sandbox_time(target.settings)
+    if not _confirmed(targets, ns, ctx):
+        for target in targets:
+            target.store.release()
+        ctx.error("nothing was submitted")
+        return EXIT_FAILED
+    reporter = batch.make_reporter(ctx, ns.json)
+    try:
+        outcome = anyio.run(_run, targets, api, reporter, not ns.no_download)
+        if ns.json:
+            reporter.emit(summary_event(outcome))
+    finally:
+        reporter.close()
+    batch.print_summary(outcome, ctx.stderr, Path.cwd())
+    _write_reports(ns, ctx, targets, outcome)
+    return _exit_code(outcome, ctx)
+
+
+async def _run(
+    targets: list[Target], api: batch.Api, reporter: Reporter, download: bool
+) -> Outcome:
+    concurrency, rate = shared_limits(targets)
+    async with batch.open_clients(api, rate, concurrency) as clients:
+        downloader = clients.downloader if download else None
+        engine = Engine(clients.api, downloader, concurrency=concurrency, reporter=reporter)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_watch_interrupts, engine)
+            try:
+                return await execute(engine, targets)
+            finally:
+                tg.cancel_scope.cancel()
+    raise AssertionError("unreachable")
+
+
+async def _watch_interrupts(engine: Engine) -> None:
+    """First Ctrl-C: stop submitting and save; a second one stops at once."""
+    with anyio.open_signal_receiver(signal.SIGINT) as signals:
+        async for _ in signals:
+            engine.interrupt()
+            break
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _confirmed(targets: list[Target], ns: argparse.Namespace, ctx: Context) -> bool:
+    sends = sum(1 for t in targets for item in t.plan.items if item.action in SENDS)
+    if ns.yes or sends <= CONFIRM_ABOVE or not (ctx.stdin_is_tty and ctx.stderr_is_tty):
+        return True
+    ctx.stderr.write(f"vidbatch: submit {sends} jobs (each may be billed)? [y/N] ")
+    ctx.stderr.flush()
+    answer = sys.stdin.readline()
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _sandbox_time(settings: Any) -> Any:
+    speed = batch.SANDBOX_SPEED
+    return dataclasses.replace(
+        settings,
+        poll_initial=settings.poll_initial / speed,
+        poll_max=settings.poll_max / speed,
+        rate=settings.rate * speed,
+    )
+
+
+def _write_reports(
+    ns: argparse.Namespace, ctx: Context, targets: list[Target], outcome: Outcome
+) -> None:
+    step_summary = ctx.environ.get("GITHUB_STEP_SUMMARY")
+    if ns.junit is None and ns.summary is None and not step_summary:
+        return
+    from runner import junit, results, summary
+
+    views = [
+        results.load_view(
+            t.plan.manifest.display,
+            t.store.path,
+            frozenset(i.key for i in t.plan.items if i.action != "remove"),
+        )
+        for t in targets
+    ]
+    if ns.junit is not None:
+        ns.junit.write_text(junit.render_junit(views), encoding="utf-8")
+    markdown = summary.render_markdown(views, outcome.elapsed)
+    if ns.summary is not None:
+        ns.summary.write_text(markdown, encoding="utf-8")
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as fh:
+            fh.write(markdown)
+
+
+def _exit_code(outcome: Outcome, ctx: Context) -> int:
+    if outcome.interrupted:
+        return EXIT_INTERRUPTED
+    if outcome.stopped is not None:
+        ctx.error(f"{outcome.stopped}; state saved")
+        return outcome.stopped.exit_code
+    return EXIT_OK if outcome.all_done else EXIT_FAILED
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text!r}")
+    return value

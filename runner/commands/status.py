@@ -1,0 +1,120 @@
+"""``vidbatch status``: each job's state from the lockfile; ``--refresh`` polls first."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any, TextIO
+
+import anyio
+
+from runner import lockfile
+from runner.cli import Context
+from runner.commands import batch
+from runner.commands.common import add_manifest_args, load_manifests
+from runner.job import Manifest
+from runner.lockfile import LockStore, is_orphan
+from runner.plan import missing_outputs, selected
+from runner.session import lock_path_for, refresh_once
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "status",
+        help="show each job's state from the lockfile",
+        description="Show each job's status, task id, attempts and outputs from the "
+        "lockfile. --refresh polls the tasks in flight once first (needs the API key).",
+    )
+    add_manifest_args(parser)
+    parser.add_argument("--refresh", action="store_true", help="poll tasks in flight once")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    batch.add_only_arg(parser)
+    batch.add_api_args(parser, sandbox=False)
+    parser.add_argument(
+        "--allow-unknown-models", action="store_true", help="accept models missing from the matrix"
+    )
+    batch.add_lockfile_arg(parser)
+    parser.set_defaults(func=main)
+
+
+def main(ns: argparse.Namespace, ctx: Context) -> int:
+    manifests = load_manifests(ns.manifests, ctx, allow_unknown_models=ns.allow_unknown_models)
+    lock_option = batch.lockfile_option(ns)
+    paths = [lock_path_for(m, lock_option) for m in manifests]
+    if ns.refresh:
+        api = batch.api_settings(ns, ctx.environ)
+        for manifest, path in zip(manifests, paths, strict=True):
+            keys = [j.key for j in manifest.jobs if selected(j.key, ns.only)]
+            anyio.run(_refresh, path, api, keys, manifest.run.rate)
+    reports = [_report(m, p, ns.only) for m, p in zip(manifests, paths, strict=True)]
+    if ns.json:
+        ctx.stdout.write(json.dumps({"manifests": reports}, indent=2, sort_keys=True) + "\n")
+    else:
+        for report in reports:
+            _print(report, ctx.stdout)
+    return 0
+
+
+async def _refresh(path: Path, api: batch.Api, keys: list[str], rate: float) -> None:
+    store = LockStore.open(path)
+    try:
+        async with batch.open_clients(api, rate, 1) as clients:
+            await refresh_once(store, clients.api, keys)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await store.close()
+
+
+def _report(manifest: Manifest, path: Path, only: list[str]) -> dict[str, Any]:
+    jobs = lockfile.read(path)["jobs"]
+    rows = []
+    for job in manifest.jobs:
+        if not selected(job.key, only):
+            continue
+        entry = jobs.get(job.key)
+        rows.append(_row(job.key, entry, path.parent, job.fingerprint))
+    counts = Counter(row["status"] for row in rows)
+    return {
+        "manifest": manifest.display,
+        "lockfile": str(path),
+        "counts": dict(sorted(counts.items())),
+        "jobs": rows,
+    }
+
+
+def _row(key: str, entry: Any, folder: Path, fingerprint: str) -> dict[str, Any]:
+    if not isinstance(entry, dict):
+        return {"job": key, "status": "not submitted"}
+    status = "uncertain" if is_orphan(entry) else entry["status"]
+    outputs = entry.get("outputs") or []
+    return {
+        "job": key,
+        "status": status,
+        "changed": entry.get("fingerprint") != fingerprint,
+        "task_id": entry.get("task_id"),
+        "attempts": entry.get("attempts", 0),
+        "outputs": len(outputs),
+        "missing_outputs": len(missing_outputs(entry, folder)) if outputs else 0,
+        "error": (entry.get("error") or {}).get("message"),
+    }
+
+
+def _print(report: dict[str, Any], out: TextIO) -> None:
+    out.write(f"{report['manifest']} (lockfile {Path(report['lockfile']).name})\n")
+    width = max((len(row["job"]) for row in report["jobs"]), default=0)
+    for row in report["jobs"]:
+        details = []
+        if row.get("task_id"):
+            details.append(f"task {row['task_id']}")
+        if row.get("outputs"):
+            on_disk = row["outputs"] - row["missing_outputs"]
+            details.append(f"{on_disk}/{row['outputs']} outputs on disk")
+        if row.get("changed"):
+            details.append("manifest changed since")
+        if row.get("error") and row["status"] != "completed":
+            details.append(row["error"])
+        out.write(f"  {row['status']:<14}{row['job']:<{width}}  {'; '.join(details)}\n")
+    totals = ", ".join(f"{n} {status}" for status, n in report["counts"].items())
+    out.write(f"  {totals or 'no jobs selected'}\n")

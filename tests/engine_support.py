@@ -1,0 +1,113 @@
+"""Running the engine in process against the sandbox, recording every request."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+import httpx
+
+from runner.client import ApiClient, Backoff
+from runner.download import Downloader
+from runner.engine import Engine, Outcome
+from runner.job import Manifest
+from runner.plan import PlanOptions
+from runner.progress import NullReporter
+from runner.ratelimit import RateLimiter
+from runner.sandbox import Sandbox, SandboxConfig, transport
+from runner.session import Overrides, execute, open_targets, shared_limits
+
+KEY = "sk-test-0123456789abcdef"
+BASE = "http://api.sandbox.test"
+CDN = "http://cdn.sandbox.test"
+FAST = Backoff(base=0.005, cap=0.02, attempts=8)
+
+
+@dataclass
+class Seen:
+    method: str
+    url: str
+    authorization: str | None
+
+
+class Recording(httpx.AsyncBaseTransport):
+    """Delegates to ``inner``, keeping every request it sees."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.seen: list[Seen] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append(
+            Seen(request.method, str(request.url), request.headers.get("authorization"))
+        )
+        return await self.inner.handle_async_request(request)
+
+
+@dataclass
+class Result:
+    sandbox: Sandbox
+    outcome: Outcome
+    reporter: NullReporter
+    api: Recording
+    files: Recording
+    engine: Engine
+    polled: list[str] = field(default_factory=list)
+
+    @property
+    def creates(self) -> int:
+        return self.sandbox.counters.creates
+
+    def poll_urls(self) -> list[str]:
+        return [s.url for s in self.api.seen if s.method == "GET"]
+
+
+def sandbox_for(**settings: object) -> Sandbox:
+    settings.setdefault("output_base_url", CDN)
+    return Sandbox(SandboxConfig(**settings))  # type: ignore[arg-type]
+
+
+def run_engine(
+    manifests: Sequence[Manifest],
+    sandbox: Sandbox,
+    *,
+    options: PlanOptions | None = None,
+    overrides: Overrides | None = None,
+    download: bool = True,
+    backoff: Backoff = FAST,
+    key: str = KEY,
+) -> Result:
+    options = options or PlanOptions(download=download)
+    targets = open_targets(manifests, options, overrides or Overrides())
+    concurrency, rate = shared_limits(targets)
+    api = Recording(transport(sandbox))
+    files = Recording(transport(sandbox))
+    reporter = NullReporter()
+
+    async def main() -> tuple[Outcome, Engine]:
+        async with (
+            httpx.AsyncClient(transport=api) as http,
+            httpx.AsyncClient(transport=files) as raw,
+        ):
+            client = ApiClient(
+                http, base_url=BASE, api_key=key, limiter=RateLimiter(rate), backoff=backoff
+            )
+            engine = Engine(
+                client,
+                Downloader(raw) if download else None,
+                concurrency=concurrency,
+                reporter=reporter,
+            )
+            return await execute(engine, targets), engine
+
+    outcome, engine = anyio.run(main)
+    return Result(sandbox, outcome, reporter, api, files, engine)
+
+
+def statuses(lock: Path) -> dict[str, str]:
+    from tests.factory import validate_lockfile
+
+    doc = validate_lockfile(lock)
+    return {key: entry["status"] for key, entry in doc["jobs"].items()}
