@@ -154,7 +154,7 @@ async def fetch_live(client: httpx.AsyncClient) -> ModelMatrix:
 
 
 async def _get_json(client: httpx.AsyncClient, path: str, *, missing_ok: bool = False) -> Any:
-    """GET ``path`` as JSON, waiting out 429s; None for a 404 when ``missing_ok``."""
+    """GET ``path`` as JSON, waiting out 429s; None for a 403/404 when ``missing_ok``."""
     for attempt in range(_MAX_RETRIES + 1):
         try:
             response = await client.get(path)
@@ -165,7 +165,9 @@ async def _get_json(client: httpx.AsyncClient, path: str, *, missing_ok: bool = 
             await anyio.sleep(_retry_after(response))
             continue
         break
-    if response.status_code == 404 and missing_ok:
+    # 404: no such detail; 403 on a detail: a model this key may not use (the API's
+    # "model not allowed"), which says nothing about the rest of the list.
+    if response.status_code in (403, 404) and missing_ok:
         return None
     if response.status_code in (401, 403):
         raise ApiStopped(

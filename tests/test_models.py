@@ -147,12 +147,33 @@ def test_refused_key_stops_without_showing_the_key() -> None:
     assert caught.value.exit_code == 3
 
 
-def test_forbidden_detail_stops_too() -> None:
+def test_forbidden_detail_falls_back_like_a_missing_one() -> None:
+    table = {
+        "/v1/models": {"data": [{"id": "c", "type": "video"}, {"id": "sora-2", "type": "video"}]},
+        "/v1/models/c": httpx.Response(403, json={"error": {"message": "model not allowed"}}),
+        "/v1/models/sora-2": httpx.Response(403, json={"error": {"message": "not allowed"}}),
+    }
+    assert dict(fetch(routes(table)).models) == {"sora-2": models.builtin().models["sora-2"]}
+
+
+def test_forbidden_list_stops() -> None:
+    answer = httpx.Response(403, json={"error": {"message": "access denied"}})
+    with pytest.raises(ApiStopped) as caught:
+        fetch(routes({"/v1/models": answer}))
+    assert str(caught.value) == (
+        "the API refused the key (HTTP 403 from GET /v1/models): access denied; "
+        "check LEMONDATA_API_KEY"
+    )
+
+
+def test_refused_key_on_a_detail_stops() -> None:
     table = {
         "/v1/models": {"data": [{"id": "c", "type": "video"}]},
-        "/v1/models/c": httpx.Response(403, json={"error": {"message": "model not allowed"}}),
+        "/v1/models/c": httpx.Response(401, json={"error": {"message": "expired key"}}),
     }
-    with pytest.raises(ApiStopped, match=r"^the API refused the key \(HTTP 403 from GET"):
+    with pytest.raises(
+        ApiStopped, match=r"^the API refused the key \(HTTP 401 from GET /v1/models/c\)"
+    ):
         fetch(routes(table))
 
 
@@ -326,18 +347,18 @@ def test_refresh_needs_a_key(tmp_path: Path) -> None:
     code, out, err = run_cli("models", "--refresh", env={"XDG_CACHE_HOME": str(tmp_path)})
     assert (code, out) == (2, "")
     assert err == (
-        "vidbatch: error: models --refresh needs LEMONDATA_API_KEY set (or use --sandbox)\n"
+        "vidbatch: error: LEMONDATA_API_KEY is not set: export your API key, "
+        "or try vidbatch without one on the embedded sandbox with --sandbox\n"
     )
     assert not (tmp_path / "vidbatch").exists()
 
 
-def test_refresh_refuses_plain_http_elsewhere(tmp_path: Path) -> None:
+def test_refresh_needs_an_http_base_url(tmp_path: Path) -> None:
     env = {"XDG_CACHE_HOME": str(tmp_path), "LEMONDATA_API_KEY": KEY}
-    code, _, err = run_cli("models", "--refresh", "--base-url", "http://api.example.test", env=env)
+    code, _, err = run_cli("models", "--refresh", "--base-url", "ftp://api.example.test", env=env)
     assert code == 2
     assert err == (
-        "vidbatch: error: base URL 'http://api.example.test' refused: the API key is sent "
-        "only over https (or plain http to localhost)\n"
+        "vidbatch: error: the API base URL must be an http(s) URL, not 'ftp://api.example.test'\n"
     )
 
 

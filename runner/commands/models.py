@@ -5,17 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 import httpx
 
 from runner import models
 from runner.cli import Context
-from runner.errors import ConfigError, UsageError
+from runner.commands import batch
+from runner.errors import UsageError
 
-DEFAULT_BASE_URL = "https://api.lemondata.cc"
-_LOOPBACK = ("localhost", "127.0.0.1", "::1")
 COLUMNS = (
     ("text", "text-to-video"),
     ("image", "image-to-video"),
@@ -84,34 +82,22 @@ async def _fetch(ns: argparse.Namespace, ctx: Context) -> models.ModelMatrix:
 
 
 def _client(ns: argparse.Namespace, ctx: Context) -> httpx.AsyncClient:
-    if ns.sandbox:
-        from runner.sandbox import Sandbox, SandboxConfig, transport
-
-        return httpx.AsyncClient(
-            transport=transport(Sandbox(SandboxConfig())),
-            base_url="http://sandbox.invalid",
-            headers={"Authorization": "Bearer sk-sandbox"},
-        )
-    key = ctx.environ.get("LEMONDATA_API_KEY", "").strip()
-    if not key:
-        raise ConfigError("models --refresh needs LEMONDATA_API_KEY set (or use --sandbox)")
-    base = ns.base_url or ctx.environ.get("LEMONDATA_BASE_URL") or DEFAULT_BASE_URL
-    _check_base_url(base)
+    """A client for the API (or the in-process sandbox) with the key on every request."""
+    api = batch.api_settings(ns, ctx.environ)
     return httpx.AsyncClient(
-        base_url=base,
-        headers={"Authorization": f"Bearer {key}"},
-        timeout=httpx.Timeout(30.0),
-        follow_redirects=False,
+        base_url=api.base_url,
+        headers={"Authorization": f"Bearer {api.key}"},
+        timeout=batch.API_TIMEOUT,
+        transport=_sandbox_transport() if api.sandbox else None,
     )
 
 
-def _check_base_url(base: str) -> None:
-    parts = urlsplit(base)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and parts.hostname in _LOOPBACK:
-        return
-    raise ConfigError(
-        f"base URL {base!r} refused: the API key is sent only over https (or plain http "
-        "to localhost)"
-    )
+def _sandbox_transport() -> httpx.AsyncBaseTransport:
+    try:
+        from runner.sandbox import Sandbox, SandboxConfig, transport
+    except ImportError as err:
+        raise UsageError(
+            f"--sandbox needs the 'sandbox' extra ({err.name} is missing): "
+            "pip install 'vidbatch[sandbox]'"
+        ) from None
+    return transport(Sandbox(SandboxConfig()))
