@@ -30,6 +30,7 @@ from runner.plan import SENDS, Plan, PlanItem, missing_outputs
 from runner.progress import Event, NullReporter, Reporter
 from runner.work import JobWork, Stop
 
+DRIVEN = frozenset({*SENDS, "resume"})
 STATUSES = ("completed", "failed", "timed_out", "uncertain", "pending", "processing")
 
 
@@ -119,7 +120,9 @@ class Engine:
             if item.action == "download":
                 tg.start_soon(self._download, work)
                 continue
-            if item.action in SENDS and self._stop.submitting_stopped:
+            if item.action not in DRIVEN or (
+                item.action in SENDS and self._stop.submitting_stopped
+            ):
                 continue
             await self._slots.acquire()
             if item.action in SENDS and self._stop.submitting_stopped:

@@ -127,24 +127,25 @@ def api_error(status: int, body: Any, redact: Callable[[str], str]) -> dict[str,
 
 
 def retry_after(response: httpx.Response, body: Any) -> float | None:
-    """Seconds to wait from the Retry-After header, else from ``error.retry_after``."""
-    header = response.headers.get("retry-after")
-    if header:
-        try:
-            return max(0.0, float(header))
-        except ValueError:
-            pass
-        try:
-            when = parsedate_to_datetime(header)
-            date = parsedate_to_datetime(response.headers.get("date", header))
-            return max(0.0, (when - date).total_seconds())
-        except (TypeError, ValueError):
-            pass
+    """Seconds to wait: ``error.retry_after`` when given (it is exact; the header is
+    rounded up to whole seconds), else the Retry-After header (seconds or a date)."""
     error = body.get("error") if isinstance(body, dict) else None
     value = error.get("retry_after") if isinstance(error, dict) else None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return max(0.0, float(value))
-    return None
+    header = response.headers.get("retry-after", "").strip()
+    if not header:
+        return None
+    try:
+        return max(0.0, float(header))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(header)
+        now = parsedate_to_datetime(response.headers["date"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return max(0.0, (when - now).total_seconds())
 
 
 def _error_object(raw: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ class Seen:
     method: str
     url: str
     authorization: str | None
+    body: dict[str, object] | None = None
 
 
 class Recording(httpx.AsyncBaseTransport):
@@ -40,9 +42,9 @@ class Recording(httpx.AsyncBaseTransport):
         self.seen: list[Seen] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.seen.append(
-            Seen(request.method, str(request.url), request.headers.get("authorization"))
-        )
+        body = json.loads(request.content) if request.method == "POST" else None
+        auth = request.headers.get("authorization")
+        self.seen.append(Seen(request.method, str(request.url), auth, body))
         return await self.inner.handle_async_request(request)
 
 
@@ -59,6 +61,9 @@ class Result:
     @property
     def creates(self) -> int:
         return self.sandbox.counters.creates
+
+    def sent_bodies(self) -> list[dict[str, object]]:
+        return [s.body for s in self.api.seen if s.body is not None]
 
     def poll_urls(self) -> list[str]:
         return [s.url for s in self.api.seen if s.method == "GET"]
