@@ -125,11 +125,26 @@ async def fetch_live(client: httpx.AsyncClient) -> ModelMatrix:
     """
     known = builtin()
     ids = _video_ids(await _get_json(client, "/v1/models"), known)
+    details = await _details(client, ids)
+    models = {}
+    for model_id in ids:
+        ops = _operations(details.get(model_id)) or known.models.get(model_id, ())
+        if ops:
+            models[model_id] = ops
+    if not models:
+        raise RefreshError("the live model list names no video model with a known operation")
+    return ModelMatrix(models=models, source=f"live list from {client.base_url}")
+
+
+async def _details(client: httpx.AsyncClient, ids: Sequence[str]) -> dict[str, Any]:
+    """Each model's detail (None where there is none), a few requests at a time."""
     details: dict[str, Any] = {}
     errors: list[VidbatchError] = []
     limiter = anyio.CapacityLimiter(_DETAIL_CONCURRENCY)
 
     async def detail(model_id: str) -> None:
+        # An expected error is kept, not raised, so that it does not cancel the
+        # siblings half way through a request; the first one is raised after.
         async with limiter:
             try:
                 details[model_id] = await _get_json(
@@ -143,14 +158,7 @@ async def fetch_live(client: httpx.AsyncClient) -> ModelMatrix:
             group.start_soon(detail, model_id)
     if errors:
         raise errors[0]
-    models = {}
-    for model_id in ids:
-        ops = _operations(details.get(model_id)) or known.models.get(model_id, ())
-        if ops:
-            models[model_id] = ops
-    if not models:
-        raise RefreshError("the live model list names no video model with a known operation")
-    return ModelMatrix(models=models, source=f"live list from {client.base_url}")
+    return details
 
 
 async def _get_json(client: httpx.AsyncClient, path: str, *, missing_ok: bool = False) -> Any:
