@@ -20,8 +20,13 @@ ALIASES = {
     "referenceImageType": "reference_image_type",
     "outputAudio": "output_audio",
 }
-_JSON_TYPES = {"string": str, "boolean": bool}
+_JSON_TYPES = {"string": str, "boolean": bool, "integer": int}
 MAX_SHOWN = 60
+_PATTERNS = {
+    "^[A-Za-z0-9][A-Za-z0-9._-]*$": "is not a valid id "
+    "(letters, digits, '.', '_' and '-', starting with a letter or digit)",
+    "^[1-9][0-9]*:[1-9][0-9]*$": "is not an aspect ratio like 16:9",
+}
 
 
 def show(value: Any) -> str:
@@ -37,7 +42,12 @@ def message(error: ValidationError) -> str:
     value: Any = error.instance
     if kind == "type":
         wanted = " or ".join(limit) if isinstance(limit, list) else limit
-        return f"{show(value)} is not of type {wanted}"
+        hint = ""
+        if wanted == "boolean" and _yes_no(value):
+            hint = "; write true or false"
+        elif wanted == "string" and isinstance(value, (int, float)):
+            hint = f'; write it in quotes ("{_json_like(value)}") for text'
+        return f"{show(value)} is not of type {wanted}{hint}"
     if kind == "maximum":
         return f"{show(value)} is greater than the maximum of {limit}"
     if kind == "minimum":
@@ -57,7 +67,7 @@ def message(error: ValidationError) -> str:
     if kind == "minLength":
         return "must not be empty"
     if kind == "pattern":
-        return f"{show(value)} does not match {limit}"
+        return f"{show(value)} {_PATTERNS.get(limit, f'does not match {limit}')}"
     if kind == "required":
         return f"missing required field {error.message.split(' ')[0]}"
     if kind == "anyOf":
@@ -70,9 +80,12 @@ def _any_of(error: ValidationError) -> str:
     subschema: Any = error.schema
     if any("const" in s for s in subschema.get("anyOf", ())):
         return f"{show(value)} is not an integer or 'random'"
-    if isinstance(value, str):
-        return f"{show(value)} is not a duration (e.g. 30s, 5m, 1h30m)"
-    return f"{show(value)} is not valid here"
+    return f"{show(value)} is not a duration (seconds above zero, or text like 30s, 5m, 1h30m)"
+
+
+def _yes_no(value: Any) -> bool:
+    """A YAML 1.1 boolean word, which YAML 1.2 (and vidbatch) reads as text."""
+    return isinstance(value, str) and value.lower() in {"yes", "no", "on", "off", "y", "n"}
 
 
 def _json_like(value: Any) -> str:
@@ -93,7 +106,14 @@ def suggest(name: str, known: Iterable[str]) -> str | None:
     if exact:
         return exact
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.7)
-    return close[0] if close else None
+    if close:
+        return close[0]
+    # An abbreviation or an elaboration of a known name: max for maximum, dir for directory.
+    longer = [k for k in candidates if len(k) >= 3 and name.startswith(k)]
+    if longer:
+        return max(longer, key=len)
+    shorter = [k for k in candidates if len(name) >= 3 and k.startswith(name)]
+    return shorter[0] if len(shorter) == 1 else None
 
 
 def unknown_field(name: str, known: Iterable[str]) -> str:
@@ -111,20 +131,15 @@ def _simple_type(field: str) -> type | None:
     return None
 
 
-_cache: dict[tuple[str, str, Any], tuple[str, ...]] = {}
+Problem = tuple[tuple[str | int, ...], str]
 
 
-def field_problems(field: str, value: Any) -> tuple[str, ...]:
-    """Messages for ``value`` of request field ``field`` (empty when valid)."""
+def field_problems(field: str, value: Any) -> tuple[Problem, ...]:
+    """(path below the field, message) for each problem of ``value`` in request field ``field``."""
     simple = _simple_type(field)
     if simple is not None and type(value) is simple:
         return ()
-    hashable = value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
-    key = (field, type(value).__name__, hashable)
-    found = _cache.get(key)
-    if found is None:
-        errors = schema.field_validator(field).iter_errors(value)
-        found = tuple(message(e) for e in sorted(errors, key=lambda e: e.path))
-        if len(_cache) < 200_000:
-            _cache[key] = found
-    return found
+    errors = schema.field_validator(field).iter_errors(value)
+    return tuple(
+        (tuple(e.path), message(e)) for e in sorted(errors, key=lambda e: tuple(map(str, e.path)))
+    )

@@ -73,49 +73,111 @@ class InputProblem(Exception):
     """A local input cannot be used; the message is shown after the field's path."""
 
 
+MAX_PROMPT_FILE = 1024 * 1024
+
+
 @dataclass
 class LocalInputs:
-    """Resolves local inputs below one manifest folder, hashing each file once."""
+    """Resolves local files below one manifest folder, reading and hashing each once."""
 
     folder: Path
 
     def __post_init__(self) -> None:
         self.root = self.folder.resolve()
-        self._seen: dict[tuple[str, str], LocalFile] = {}
+        self._seen: dict[tuple[str, str], LocalFile | InputProblem] = {}
+        self._prompts: dict[str, str | InputProblem] = {}
 
     def resolve(self, field: str, value: str) -> LocalFile:
         """The LocalFile for ``value`` of ``field``; raises InputProblem."""
         key = (field, value)
         found = self._seen.get(key)
         if found is None:
-            found = self._resolve(FIELD_KIND[field], value)
+            try:
+                found = self._resolve(FIELD_KIND[field], value)
+            except InputProblem as problem:
+                found = problem
             self._seen[key] = found
+        if isinstance(found, InputProblem):
+            raise found
         return found
 
-    def _resolve(self, kind: str, value: str) -> LocalFile:
+    def prompt(self, value: str) -> str:
+        """The text of prompt file ``value``, without trailing newlines; raises InputProblem."""
+        found = self._prompts.get(value)
+        if found is None:
+            try:
+                found = self._read_prompt(value)
+            except InputProblem as problem:
+                found = problem
+            self._prompts[value] = found
+        if isinstance(found, InputProblem):
+            raise found
+        return found
+
+    def _read_prompt(self, value: str) -> str:
+        target = self._inside(value)
+        size = _size(target, value)
+        if size > MAX_PROMPT_FILE:
+            raise InputProblem(f"{_shown(value)}: larger than the {MAX_PROMPT_FILE:,}-byte limit")
+        try:
+            return target.read_text("utf-8").rstrip("\n")
+        except UnicodeDecodeError:
+            raise InputProblem(f"{_shown(value)}: not UTF-8 text") from None
+        except OSError as err:
+            raise InputProblem(f"{_shown(value)}: cannot read: {err.strerror}") from None
+
+    def _inside(self, value: str) -> Path:
+        """The real path of ``value`` below the root, links followed; raises InputProblem."""
         relative = PurePosixPath(value.replace("\\", "/"))
         if relative.is_absolute() or (len(value) > 1 and value[1] == ":"):
             raise InputProblem(
-                f"{value}: absolute paths are not allowed; use a path relative to the manifest"
+                f"{_shown(value)}: absolute paths are not allowed; "
+                "use a path relative to the manifest"
             )
-        target = (self.root / relative).resolve()
+        try:
+            target = (self.root / relative).resolve()
+        except (OSError, ValueError, RuntimeError):
+            raise InputProblem(f"{_shown(value)}: not a usable file name") from None
         if not target.is_relative_to(self.root):
-            raise InputProblem(f"{value}: the path leads outside the manifest's folder")
-        if not target.is_file():
-            raise InputProblem(f"{value}: no such file")
+            raise InputProblem(f"{_shown(value)}: the path leads outside the manifest's folder")
+        return target
+
+    def _resolve(self, kind: str, value: str) -> LocalFile:
+        target = self._inside(value)
         types, limit = _KINDS[kind]
+        size = _size(target, value)
         mime = types.get(target.suffix.lower())
         if mime is None:
             allowed = ", ".join(sorted(types))
-            raise InputProblem(f"{value}: not a known {kind} type (expected one of {allowed})")
-        size = target.stat().st_size
+            raise InputProblem(
+                f"{_shown(value)}: not a known {kind} type (expected one of {allowed})"
+            )
         if size > limit:
             raise InputProblem(
-                f"{value}: {size / MB:.1f} MB is over the {limit // MB} MB limit for {kind}s"
+                f"{_shown(value)}: {size / MB:.1f} MB is over the {limit // MB} MB limit "
+                f"for {kind}s"
             )
-        digest = _sha256(target)
+        try:
+            digest = _sha256(target)
+        except OSError as err:
+            raise InputProblem(f"{_shown(value)}: cannot read: {err.strerror}") from None
         path = target.relative_to(self.root).as_posix()
         return LocalFile(path=path, absolute=target, sha256=digest, mime=mime, size=size)
+
+
+def _size(target: Path, value: str) -> int:
+    """The size of regular file ``target``; raises InputProblem for anything else."""
+    try:
+        if target.is_file():
+            return target.stat().st_size
+    except (OSError, ValueError):
+        pass
+    what = "is a directory, not a file" if target.is_dir() else "no such file"
+    raise InputProblem(f"{_shown(value)}: {what}")
+
+
+def _shown(value: str) -> str:
+    return value if len(value) <= 80 else value[:77] + "..."
 
 
 def _sha256(path: Path) -> str:

@@ -20,12 +20,13 @@ from yaml.nodes import Node
 from runner import checks, schema, yamlfile
 from runner.diagnostics import Diagnostic
 from runner.errors import ManifestError
-from runner.job import Manifest, OutputSettings, RunSettings
+from runner.job import OUTPUT_NAME_VARS, Manifest, OutputSettings, RunSettings
 from runner.models import ModelMatrix, builtin
 
 MAX_MANIFEST_BYTES = 32 * 1024 * 1024
 Path_ = tuple[str | int, ...]
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)")
+_DURATION_TEXT = re.compile(r"^\s*([0-9]+(\.[0-9]+)?\s*(ms|s|m|h)\s*)+$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -47,8 +48,7 @@ def load(
         raise ManifestError(problem.diagnostics) from None
     report = Report(name, root)
     if not isinstance(data, dict):
-        found = "an empty file" if data is None else f"a {type(data).__name__}"
-        report.add((), f"a manifest is a mapping with version: 1 and jobs; found {found}")
+        report.add((), f"a manifest is a mapping with version: 1 and jobs; found {_kind(data)}")
         raise ManifestError(report.sorted())
     _check_structure(data, report)
     if report.problems and not isinstance(data.get("jobs"), list):
@@ -80,10 +80,15 @@ class Report:
         self.root = root
         self.problems: set[Diagnostic] = set()
 
-    def add(self, path: Path_, message: str, *, at_key: bool = False) -> None:
-        """A problem at ``path``; ``at_key`` points at the last key, not its value."""
+    def add(
+        self, path: Path_, message: str, *, at_key: bool = False, label: str | None = None
+    ) -> None:
+        """A problem at ``path``; ``at_key`` points at the last key, not its value.
+
+        ``label`` replaces the path in the message (``jobs[0] (cat-garden)``).
+        """
         node = self.node(path, at_key=at_key)
-        prefix = format_path(path)
+        prefix = label or format_path(path)
         self.add_at(node, f"{prefix}: {message}" if prefix else message)
 
     def add_at(self, node: Node | None, message: str) -> None:
@@ -145,13 +150,55 @@ def _shell_validator() -> Draft202012Validator:
     job = shell["$defs"]["job"]
     runner_only = {k: job["properties"][k] for k in ("id", "matrix", "prompt_file", "extra")}
     shell["$defs"]["job"] = {"type": "object", "required": ["id"], "properties": runner_only}
-    shell["$defs"]["defaults"] = {"type": "object"}
+    shell["$defs"]["defaults"] = {
+        "type": "object",
+        "properties": {"extra": job["properties"]["extra"]},
+    }
     return Draft202012Validator(shell)
 
 
 def _check_structure(data: dict[str, Any], report: Report) -> None:
-    for error in _shell_validator().iter_errors(data):
+    jobs = data.get("jobs")
+    if not isinstance(jobs, list) or len(jobs) < 2:
+        for error in _shell_validator().iter_errors(data):
+            _report_schema_error(error, report)
+        return
+    # Large manifests: the schema sees one job; the others take a fast path that
+    # falls back to the schema (for its messages) only when something is off.
+    for error in _shell_validator().iter_errors({**data, "jobs": jobs[:1]}):
         _report_schema_error(error, report)
+    job_validator = _job_validator()
+    for index, job in enumerate(jobs[1:], start=1):
+        if not _plain_job(job):
+            for error in job_validator.iter_errors(job):
+                error.path.extendleft(["jobs", index][::-1])
+                _report_schema_error(error, report)
+
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def _plain_job(job: Any) -> bool:
+    """True when the job shell schema would surely accept ``job``."""
+    if not isinstance(job, dict) or type(job.get("id")) is not str or not _ID.match(job["id"]):
+        return False
+    matrix = job.get("matrix")
+    prompt_file = job.get("prompt_file")
+    return (
+        ("matrix" not in job or (isinstance(matrix, dict) and _plain_matrix(matrix)))
+        and ("prompt_file" not in job or (type(prompt_file) is str and prompt_file != ""))
+        and ("extra" not in job or isinstance(job["extra"], dict))
+    )
+
+
+def _plain_matrix(matrix: dict[str, Any]) -> bool:
+    return bool(matrix) and all(isinstance(v, list) and v for v in matrix.values())
+
+
+@cache
+def _job_validator() -> Draft202012Validator:
+    shell: Any = _shell_validator().schema
+    return Draft202012Validator({**shell["$defs"]["job"], "$defs": shell["$defs"]})
 
 
 def _report_schema_error(error: ValidationError, report: Report) -> None:
@@ -162,8 +209,9 @@ def _report_schema_error(error: ValidationError, report: Report) -> None:
         known = list(subschema.get("properties", {}))
         for key in sorted(set(instance) - set(known)):
             report.add((*path, key), checks.unknown_field(key, known), at_key=True)
-    elif error.validator == "propertyNames":
-        report.add(path, f"{checks.message(error)} (names are letters, digits and _)")
+    elif "propertyNames" in error.relative_schema_path:
+        msg = "not a valid variable name (letters, digits and _, not starting with a digit)"
+        report.add((*path, str(error.instance)), msg, at_key=True)
     else:
         report.add(path, checks.message(error))
 
@@ -176,24 +224,53 @@ def parse_duration(value: float | int | str) -> float:
 
 
 def _run_settings(run: Any, report: Report) -> RunSettings:
+    """The ``run:`` section; a value the schema check refused keeps its default."""
     if not isinstance(run, dict):
         return RunSettings()
     base = RunSettings()
     poll: dict[str, Any] = run["poll"] if isinstance(run.get("poll"), dict) else {}
-    settings = RunSettings(
-        concurrency=run.get("concurrency", base.concurrency),
-        rate=float(run.get("rate", base.rate)),
-        timeout=parse_duration(run.get("timeout", base.timeout)),
-        poll_initial=parse_duration(poll.get("initial", base.poll_initial)),
-        poll_max=parse_duration(poll.get("max", base.poll_max)),
-        retry_failed=run.get("retry_failed", base.retry_failed),
-    )
-    if settings.poll_initial > settings.poll_max and "max" in poll:
+    durations = {
+        ("run", "timeout"): _duration(run.get("timeout"), base.timeout),
+        ("run", "poll", "initial"): _duration(poll.get("initial"), base.poll_initial),
+        ("run", "poll", "max"): _duration(poll.get("max"), base.poll_max),
+    }
+    for where, seconds in durations.items():
+        if seconds <= 0:  # "0s" matches the pattern, yet cannot be meant
+            report.add(where, "must be longer than zero")
+    timeout, initial, longest = durations.values()
+    if 0 < longest < initial and "max" in poll:
         report.add(("run", "poll", "initial"), "is longer than run.poll.max")
-    for key, seconds in (("timeout", settings.timeout),):
-        if seconds <= 0 and key in run:
-            report.add(("run", key), "must be longer than zero")
-    return settings
+    return RunSettings(
+        concurrency=_number(run.get("concurrency"), base.concurrency, int),
+        rate=float(_number(run.get("rate"), base.rate, float)),
+        timeout=timeout,
+        poll_initial=initial,
+        poll_max=longest,
+        retry_failed=_number(run.get("retry_failed"), base.retry_failed, int),
+    )
+
+
+def _duration(value: Any, default: float) -> float:
+    if isinstance(value, str) and _DURATION_TEXT.match(value):
+        return parse_duration(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return default
+
+
+def _number(value: Any, default: Any, kind: type) -> Any:
+    ok = isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)
+    return value if ok else default
+
+
+def _kind(data: Any) -> str:
+    if data is None:
+        return "an empty file"
+    if isinstance(data, list):
+        return "a list"
+    if isinstance(data, str):
+        return "a single string"
+    return "a single value"
 
 
 def _output(output: Any, folder: Path, path: Path, report: Report) -> OutputSettings:
@@ -206,14 +283,13 @@ def _output(output: Any, folder: Path, path: Path, report: Report) -> OutputSett
     else:
         target = folder / str(directory)
     if isinstance(name, str):
-        for problem in _name_problems(name):
+        for problem in name_problems(name):
             report.add(("output", "name"), problem)
     return OutputSettings(dir=target, name=str(name))
 
 
-def _name_problems(name: str) -> Sequence[str]:
-    from runner.job import OUTPUT_NAME_VARS
-
+def name_problems(name: str) -> Sequence[str]:
+    """What is wrong with an ``output.name`` template (empty when it is usable)."""
     problems = []
     for var in re.findall(r"\$\{([^}]*)\}", name):
         if var not in OUTPUT_NAME_VARS:

@@ -32,3 +32,13 @@ def infer_operation(request: Mapping[str, Any]) -> str:
     if has & {"image_url", "image"}:
         return "image-to-video"
     return "text-to-video"
+
+
+def missing_inputs(request: Mapping[str, Any], operation: str) -> str | None:
+    """What ``operation`` needs and ``request`` lacks, as a message; None when complete."""
+    missing = [
+        " or ".join(group)
+        for group in REQUIRED_INPUTS.get(operation, ())
+        if not any(request.get(name) for name in group)
+    ]
+    return f"{operation} needs {' and '.join(missing)}" if missing else None

@@ -1,16 +1,18 @@
 """``${name}`` templates in manifest strings; ``$${`` writes a literal ``${``.
 
 A string that is exactly one ``${name}`` takes the variable's value with its type
-(so ``fps: ${fps}`` stays an integer); anywhere else the value is written as text.
+(so ``fps: ${fps}`` stays an integer), unless the caller wants text; anywhere else
+the value is written as text (JSON spelling for numbers, booleans and null).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-_TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}")
+_TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -48,31 +50,36 @@ def names(value: Any) -> Iterator[str]:
             yield from names(item)
 
 
-def render(value: Any, env: Mapping[str, Any]) -> Any:
-    """``value`` with every template replaced from ``env``; raises TemplateProblem."""
+def render(value: Any, env: Mapping[str, Any], *, typed: bool = True) -> Any:
+    """``value`` with every template replaced from ``env``; raises TemplateProblem.
+
+    With ``typed=False`` a string stays a string even when it is one ``${name}``.
+    """
     if isinstance(value, str):
-        return _render_text(value, env) if "${" in value else value
+        return _render_text(value, env, typed) if "${" in value else value
     if isinstance(value, list):
-        return [render(v, env) for v in value]
+        return [render(v, env, typed=typed) for v in value]
     if isinstance(value, dict):
-        return {k: render(v, env) for k, v in value.items()}
+        return {k: render(v, env, typed=typed) for k, v in value.items()}
     return value
 
 
-def _render_text(text: str, env: Mapping[str, Any]) -> Any:
+def _render_text(text: str, env: Mapping[str, Any], typed: bool) -> Any:
     whole = _TOKEN.fullmatch(text)
-    if whole and whole.group(1) is not None:
+    if typed and whole and whole.group(1) is not None:
         return _lookup(whole.group(1), env)
     return _TOKEN.sub(lambda m: _text(m, env), text)
 
 
 def _text(match: re.Match[str], env: Mapping[str, Any]) -> str:
-    if match.group(1) is None:
+    if match.group(0) == "$${":
         return "${"
+    if match.group(1) is None:
+        raise TemplateProblem("unclosed ${ (write $${ for a literal ${)")
     value = _lookup(match.group(1), env)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _lookup(name: str, env: Mapping[str, Any]) -> Any:

@@ -32,10 +32,20 @@ _FLOAT = re.compile(
 )
 
 
+_SPECIAL_FIRST = frozenset("tTfFnN~<-+.0123456789")
+
+
 class _Loader(_BaseLoader):  # type: ignore[misc]
     """The safe loader with YAML 1.2 core-schema scalar resolution."""
 
     yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {}
+
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        # Most scalars are plain words: skip the regex scan when no resolver could match.
+        if kind is ScalarNode and implicit[0] and value and value[0] not in _SPECIAL_FIRST:
+            return TAG + "str"
+        tag: str = super().resolve(kind, value, implicit)
+        return tag
 
 
 for _tag, _regexp, _first in (
@@ -63,8 +73,10 @@ def parse(text: str, file: str) -> tuple[Node | None, Any]:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
+        if _unclosed_quote(err):  # where the string opens, not where the file ends
+            mark = err.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = f"invalid YAML: {err.problem or err.context or 'syntax error'}"
+        message = f"invalid YAML: {_syntax(err, text, line, col)}"
         raise YamlProblem([Diagnostic(file, line, col, message)]) from None
     except yaml.YAMLError as err:
         line, col = _reader_position(text, err)
@@ -150,7 +162,7 @@ class _Builder:
             self._check_size(node)
             return self.built[ident]
         if ident in self.active:
-            self.problem(node, "invalid YAML: an alias refers to itself")
+            self.problem(node, "invalid YAML: this node contains an alias to itself")
             return None
         before = self.expanded
         self.active.add(ident)
@@ -164,7 +176,8 @@ class _Builder:
 
     def _check_size(self, node: Node) -> None:
         if self.expanded > MAX_EXPANDED_NODES:
-            self.problem(node, f"document expands to more than {MAX_EXPANDED_NODES:,} values")
+            message = f"aliases expand the document to more than {MAX_EXPANDED_NODES:,} values"
+            self.problem(node, f"invalid YAML: {message}")
             raise _TooBig
 
     def _construct(self, node: Node) -> Any:
@@ -246,6 +259,22 @@ def _float(text: str) -> float:
 
 def _short(tag: str) -> str:
     return "!!" + tag[len(TAG) :] if tag.startswith(TAG) else tag
+
+
+def _syntax(err: yaml.MarkedYAMLError, text: str, line: int, col: int) -> str:
+    """PyYAML's problem, reworded where its own words mislead."""
+    if "single document" in (err.context or ""):
+        return "a manifest is one YAML document; found a second one"
+    if _unclosed_quote(err):
+        return "a quoted string starts here and is never closed"
+    lines = text.split("\n")
+    if line <= len(lines) and lines[line - 1][col - 1 : col] == "\t":
+        return "a tab character; YAML indents with spaces only"
+    return str(err.problem or err.context or "syntax error")
+
+
+def _unclosed_quote(err: yaml.MarkedYAMLError) -> bool:
+    return "quoted scalar" in (err.context or "") and err.context_mark is not None
 
 
 def _reason(err: yaml.YAMLError) -> str:
