@@ -296,3 +296,47 @@ def test_missing_output_files_are_seen_as_problems(browser: Browser, tmp_path: P
     videos = browser.evaluate(session, VIDEO_STATE)
     assert [v["error"] for v in videos] == [4, 4, 4]  # MEDIA_ERR_SRC_NOT_SUPPORTED
     assert browser.problems() == ["log: Failed to load resource: net::ERR_FILE_NOT_FOUND"] * 3
+
+
+E2E_MANIFEST = """\
+version: 1
+defaults: {model: kling-v2.6-pro, duration: 5}
+output: {dir: renders}
+jobs:
+  - id: cat
+    prompt: A cat in a garden
+    seed: 1
+  - id: dog
+    prompt: A dog on a beach
+    model: veo3.1-fast
+    seed: 2
+"""
+
+
+@pytest.mark.slow
+def test_report_of_a_sandbox_run_plays_its_outputs(browser: Browser, tmp_path: Path) -> None:
+    import io
+    import xml.etree.ElementTree as ET
+
+    from runner.cli import Context, main
+
+    manifest = tmp_path / "demo.yaml"
+    manifest.write_text(E2E_MANIFEST)
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    def vidbatch(*args: str) -> int:
+        return main(list(args), Context(environ=env, stdout=io.StringIO(), stderr=io.StringIO()))
+
+    junit, summary = tmp_path / "junit.xml", tmp_path / "summary.md"
+    run = ("run", "--sandbox", "--yes", str(manifest), "--junit", str(junit))
+    assert vidbatch(*run, "--summary", str(summary)) == 0
+    assert vidbatch("report", str(manifest), "-o", str(tmp_path / "site" / "index.html")) == 0
+    suite = ET.fromstring(junit.read_text("utf-8"))
+    assert (suite.attrib["tests"], suite.attrib["failures"]) == ("2", "0")
+    assert summary.read_text("utf-8").startswith("## vidbatch: all 2 jobs completed\n")
+
+    session = browser.open((tmp_path / "site" / "index.html").as_uri())
+    videos = browser.evaluate(session, VIDEO_STATE)
+    assert [v["src"] for v in videos] == ["../renders/cat.mp4", "../renders/dog.mp4"]
+    assert all(v["ready"] and v["duration"] > 0 and v["error"] is None for v in videos)
+    assert browser.problems() == []
