@@ -154,8 +154,7 @@ class LocalInputs:
             )
         if size > limit:
             raise InputProblem(
-                f"{_shown(value)}: {size / MB:.1f} MB is over the {limit // MB} MB limit "
-                f"for {kind}s"
+                f"{_shown(value)}: {size:,} bytes; the limit for {kind} files is {limit // MB} MB"
             )
         try:
             digest = _sha256(target)
