@@ -5,10 +5,13 @@ import hashlib
 import io
 import json
 import re
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runner import lockfile
 from runner.cli import Context, main
@@ -323,3 +326,30 @@ def test_report_command_rejects_an_invalid_manifest(tmp_path: Path) -> None:
     assert (code, out) == (2, "")
     assert err.endswith("nothing was submitted\n")
     assert not (tmp_path / "bad.report.html").exists()
+
+
+def test_several_manifests_link_videos_from_their_own_folders(tmp_path: Path) -> None:
+    first, second = view(tmp_path / "a"), view(tmp_path / "b" / "deep")
+    page = parse(render_html([first, second], tmp_path))
+    assert [a["src"] for a in page.attrs("video")] == [
+        "a/renders/cat-garden.mp4",
+        "a/renders/spin%20a.mp4",
+        "a/renders/spin%20a-1.mp4",
+        "b/deep/renders/cat-garden.mp4",
+        "b/deep/renders/spin%20a.mp4",
+        "b/deep/renders/spin%20a-1.mp4",
+    ]
+    assert [a["class"] for a in page.attrs("section")] == ["manifest", "manifest"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(prompt=st.text(), key=st.text(min_size=1))
+def test_any_text_round_trips_as_text(prompt: str, key: str) -> None:
+    entry = lock_document()["jobs"]["xss"]
+    entry["request"]["prompt"] = prompt
+    document = {"version": 1, "jobs": {key: entry}}
+    html = render_html([LockView(key, Path("x.lock.json"), document, None)], Path("."))
+    (shown,) = re.findall(r'<p class="prompt">(.*?)</p>\n', html, re.S) or [""]
+    assert unescape(shown) == prompt or (prompt == "" and shown == "<i>no prompt</i>")
+    assert html.count("<script") == 1
+    assert html.count("</article>") == 1
