@@ -30,7 +30,7 @@ from runner.plan import SENDS, Plan, PlanItem, missing_outputs
 from runner.progress import Event, NullReporter, Reporter
 from runner.work import JobWork, Stop
 
-DRIVEN = frozenset({*SENDS, "resume"})
+ACTED_ON = frozenset({*SENDS, "download"})  # besides "resume", which goes first
 STATUSES = ("completed", "failed", "timed_out", "uncertain", "pending", "processing")
 
 
@@ -116,29 +116,26 @@ class Engine:
             if removed:
                 await target.store.drop(removed)
         for target, item in self._ordered(targets):
-            work = self._work(target, item.key)
             if item.action == "download":
-                tg.start_soon(self._download, work)
+                tg.start_soon(self._download, self._work(target, item))
                 continue
-            if item.action not in DRIVEN or (
-                item.action in SENDS and self._stop.submitting_stopped
-            ):
+            if item.action in SENDS and self._stop.submitting_stopped:
                 continue
             await self._slots.acquire()
             if item.action in SENDS and self._stop.submitting_stopped:
                 self._slots.release()
                 continue
-            tg.start_soon(self._drive, work, item.action == "resume")
+            tg.start_soon(self._drive, self._work(target, item), item.action == "resume")
 
     def _ordered(self, targets: list[Target]) -> list[tuple[Target, PlanItem]]:
         resumes = [(t, i) for t in targets for i in t.plan.items if i.action == "resume"]
-        others = [(t, i) for t in targets for i in t.plan.items if i.action != "resume"]
+        others = [(t, i) for t in targets for i in t.plan.items if i.action in ACTED_ON]
         return resumes + others
 
-    def _work(self, target: Target, key: str) -> JobWork:
-        job = next(j for j in target.plan.manifest.jobs if j.key == key)
+    def _work(self, target: Target, item: PlanItem) -> JobWork:
+        assert item.job is not None
         return JobWork(
-            job=job,
+            job=item.job,
             target_name=target.name,
             manifest=target.plan.manifest,
             store=target.store,

@@ -15,7 +15,7 @@ from runner.download import Downloader
 from runner.engine import Engine, Outcome
 from runner.job import Manifest
 from runner.plan import PlanOptions
-from runner.progress import NullReporter
+from runner.progress import Event, NullReporter
 from runner.ratelimit import RateLimiter
 from runner.sandbox import Sandbox, SandboxConfig, transport
 from runner.session import Overrides, execute, open_targets, shared_limits
@@ -46,6 +46,21 @@ class Recording(httpx.AsyncBaseTransport):
         auth = request.headers.get("authorization")
         self.seen.append(Seen(request.method, str(request.url), auth, body))
         return await self.inner.handle_async_request(request)
+
+
+class Interrupting(NullReporter):
+    """Keeps events; after ``after`` submissions, interrupts the engine (a Ctrl-C)."""
+
+    def __init__(self, after: int | None) -> None:
+        super().__init__()
+        self.after = after
+        self.engine: Engine | None = None
+
+    def emit(self, event: Event) -> None:
+        super().emit(event)
+        submitted = sum(1 for e in self.events if e.kind == "submitted")
+        if event.kind == "submitted" and submitted == self.after and self.engine:
+            self.engine.interrupt()
 
 
 @dataclass
@@ -83,13 +98,14 @@ def run_engine(
     download: bool = True,
     backoff: Backoff = FAST,
     key: str = KEY,
+    interrupt_after: int | None = None,
 ) -> Result:
     options = options or PlanOptions(download=download)
     targets = open_targets(manifests, options, overrides or Overrides())
     concurrency, rate = shared_limits(targets)
     api = Recording(transport(sandbox))
     files = Recording(transport(sandbox))
-    reporter = NullReporter()
+    reporter = Interrupting(interrupt_after)
 
     async def main() -> tuple[Outcome, Engine]:
         async with (
@@ -105,6 +121,7 @@ def run_engine(
                 concurrency=concurrency,
                 reporter=reporter,
             )
+            reporter.engine = engine
             return await execute(engine, targets), engine
 
     outcome, engine = anyio.run(main)
