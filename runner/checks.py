@@ -35,6 +35,11 @@ def show(value: Any) -> str:
     return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
 
 
+def clip(text: str) -> str:
+    """``text`` cut short for a message when it is long."""
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
+
+
 def message(error: ValidationError) -> str:
     """A stable message for one jsonschema error."""
     kind = error.validator

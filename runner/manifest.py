@@ -27,6 +27,7 @@ MAX_MANIFEST_BYTES = 32 * 1024 * 1024
 Path_ = tuple[str | int, ...]
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)")
 _DURATION_TEXT = re.compile(r"^\s*([0-9]+(\.[0-9]+)?\s*(ms|s|m|h)\s*)+$")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # one diagnostic, one line
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -93,7 +94,8 @@ class Report:
 
     def add_at(self, node: Node | None, message: str) -> None:
         line, col = yamlfile.position(node) if node is not None else (1, 1)
-        self.problems.add(Diagnostic(self.file, line, col, message))
+        one_line = _CONTROL.sub(lambda m: repr(m.group())[1:-1], message)
+        self.problems.add(Diagnostic(self.file, line, col, one_line))
 
     def node(self, path: Path_, *, at_key: bool = False) -> Node | None:
         """The deepest node along ``path`` (the key node itself with ``at_key``)."""
@@ -117,7 +119,10 @@ def format_path(path: Path_) -> str:
     """``("jobs", 1, "fps")`` as ``jobs[1].fps``."""
     text = ""
     for step in path:
-        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else step)
+        if isinstance(step, int):
+            text += f"[{step}]"
+        else:
+            text += f".{checks.clip(step)}" if text else checks.clip(step)
     return text
 
 

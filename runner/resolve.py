@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,7 @@ class Expander:
         self.model_checked: dict[tuple[str, str], str | None] = {}
         self.checked: dict[tuple[str, type, Any], tuple[checks.Problem, ...]] = {}
         self.jobs_node: Node | None = None
+        self.keys = 0  # job keys expanded so far, against MAX_JOBS
 
     def expand(self) -> list[Job]:
         defaults = self.fields(self.data.get("defaults"), ("defaults",), ())
@@ -92,11 +94,6 @@ class Expander:
                     self.report.add(("jobs", index, "id"), msg)
                     continue
             jobs.extend(self.job(index, raw, defaults))
-            if len(jobs) > MAX_JOBS:
-                self.report.add(
-                    ("jobs", index), f"the manifest expands to more than {MAX_JOBS:,} jobs"
-                )
-                break
         self.check_output_names(jobs)
         return jobs
 
@@ -170,6 +167,12 @@ class Expander:
         axes = self.axes(raw.get("matrix"), path, values, extra, own)
         if axes is None:
             return
+        count = math.prod(len(items) for _, _, items in axes)
+        if self.keys + count > MAX_JOBS:  # before expanding: a matrix can be astronomic
+            msg = f"expands to {count:,} jobs; a manifest may have at most {MAX_JOBS:,}"
+            self.report.add((*path, "matrix") if axes else path, msg)
+            return
+        self.keys += count
         spec = _JobSpec(job_id, index, path, values, paths, extra, extra_paths, axes)
         spec.line = self.line_of(index)
         for combo in itertools.product(*(range(len(items)) for _, _, items in axes)):
@@ -399,7 +402,7 @@ class Expander:
             hint = checks.suggest(model, self.models.models)
             tail = f"; did you mean {hint}?" if hint else ""
             return (
-                f"unknown model {model}{tail} (allow_unknown_models: true or "
+                f"unknown model {checks.clip(model)}{tail} (allow_unknown_models: true or "
                 "--allow-unknown-models accepts it; "
                 "`vidbatch models --refresh` reads the live list)"
             )

@@ -84,7 +84,8 @@ def _text(match: re.Match[str], env: Mapping[str, Any]) -> str:
 
 def _lookup(name: str, env: Mapping[str, Any]) -> Any:
     if not _NAME.match(name):
-        raise TemplateProblem(f"bad template ${{{name}}}: a name is letters, digits and _")
+        shown = name if len(name) <= 40 else name[:37] + "..."
+        raise TemplateProblem(f"bad template ${{{shown}}}: a name is letters, digits and _")
     if name not in env:
-        raise TemplateProblem(f"undefined variable ${{{name}}}", name)
+        raise TemplateProblem(f"undefined variable ${{{name[:60]}}}", name)
     return env[name]
