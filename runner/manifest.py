@@ -39,10 +39,17 @@ def load(
     allow_unknown_models: bool = False,
 ) -> Manifest:
     """Read, check and resolve the manifest at ``path``; raise ManifestError."""
-    from runner.resolve import Expander  # resolve imports Report from here
-
     name = display or str(path)
     text = _read(path, name)
+    with yamlfile.collector_paused():  # nothing built here is garbage before the end
+        return _resolved(path, name, text, matrix or builtin(), allow_unknown_models)
+
+
+def _resolved(
+    path: Path, name: str, text: str, matrix: ModelMatrix, allow_unknown_models: bool
+) -> Manifest:
+    from runner.resolve import Expander  # resolve imports Report from here
+
     try:
         root, data = yamlfile.parse(text, name)
     except yamlfile.YamlProblem as problem:
@@ -57,7 +64,7 @@ def load(
     allow = allow_unknown_models or data.get("allow_unknown_models") is True
     folder = path.resolve().parent
     output = _output(data.get("output"), folder, path, report)
-    expander = Expander(report, folder, data, matrix or builtin(), allow, output)
+    expander = Expander(report, folder, data, matrix, allow, output)
     jobs = expander.expand()
     settings = _run_settings(data.get("run"), report)
     if report.problems:

@@ -79,6 +79,8 @@ def _text(match: re.Match[str], env: Mapping[str, Any]) -> str:
     value = _lookup(match.group(1), env)
     if isinstance(value, str):
         return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)  # as JSON spells them, without the cost of json.dumps
     return json.dumps(value, ensure_ascii=False)
 
 
