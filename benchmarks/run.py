@@ -1,0 +1,156 @@
+"""vidbatch's benchmark harness: the runner against the ideal, and against a naive baseline.
+
+    .venv/bin/python benchmarks/run.py            # every scenario; writes benchmarks/RESULTS.md
+    .venv/bin/python benchmarks/run.py --quick    # smaller runs, a smoke check; writes nothing
+    .venv/bin/python benchmarks/run.py --only A,B --output /tmp/r.md
+
+Each scenario serves ``vidbatch sandbox`` in a process of its own (fresh, so its
+record holds only that run), then runs ``vidbatch run --base-url URL`` as
+another child process, reaped with ``wait4`` so that its wall time, CPU time
+and peak RSS are its own. Figures come from the process and from the sandbox's
+record (``GET /_sandbox/record``: each task's real duration, when it was made,
+when it ended, its polls, and when a poll first saw it final).
+
+A  240 tasks of 1-3 s, 60 in flight, poll 0.2 s..2 s, rate 1000 (not binding),
+   --no-download (and again with downloads): span of the whole process against
+   the ideal (the tasks' real durations, in submission order, each started the
+   instant one of the 60 slots frees, zero latency), polls per task, median
+   delay from a task's end to the first poll that saw it, CPU ms per job, peak
+   RSS. The naive baseline (benchmarks/naive.py: create in sequence, a fixed
+   5 s poll, same 60-task cap) runs against a fresh sandbox beside it.
+B  The sandbox enforces R = 20 requests/s; many tasks so that the rate binds.
+   Share of R used (accepted requests per second from the first create to the
+   last poll, over R) and 429s per 1,000 requests; once with --rate R, once
+   with --rate 2R (a rate set above the account's limit).
+C  5,000 jobs, --no-download, traced by strace (-f -y, write calls only): bytes
+   written to the lockfile, its journal and their temp files, over the final
+   lockfile's size. Without strace the scenario says so and is not measured.
+D  ``vidbatch validate`` and ``vidbatch plan`` (no lockfile) of a manifest that
+   expands to 100,000 jobs (benchmarks/validate_scale.py's manifest).
+
+Every figure is printed as a ratio against its ideal or floor (issue 5) with
+PASS or MISS. The machine is shared: each scenario notes the load average it
+started under.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness
+import scenarios
+from scenarios import Figure
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+FULL = {"A": (240, 60), "B": (400, 100, 20.0), "C": (5000, 200), "D": (100_000,)}
+QUICK = {"A": (60, 20), "B": (120, 40, 20.0), "C": (500, 100), "D": (10_000,)}
+
+
+def run_scenarios(
+    only: str, sizes: dict[str, tuple[float, ...]]
+) -> tuple[list[Figure], dict[str, str]]:
+    rows: list[Figure] = []
+    loads: dict[str, str] = {}
+    for name in only:
+        loads[name] = harness.load()
+        print(f"scenario {name} (load {loads[name]}) ...", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        rows += _one(name, sizes[name])
+        print(f"scenario {name}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    return rows, loads
+
+
+def _one(name: str, size: tuple[float, ...]) -> list[Figure]:
+    if name == "A":
+        tasks, concurrency = int(size[0]), int(size[1])
+        return scenarios.scenario_a(tasks, concurrency, download=True, naive=True)
+    if name == "B":
+        tasks, concurrency, limit = int(size[0]), int(size[1]), size[2]
+        return scenarios.scenario_b(tasks, concurrency, limit, limit) + scenarios.scenario_b(
+            tasks, concurrency, limit, 2 * limit
+        )
+    if name == "C":
+        return scenarios.scenario_c(int(size[0]), int(size[1]))
+    return scenarios.scenario_d(int(size[0]))
+
+
+def _number(value: float, unit: str) -> str:
+    if value != value:  # NaN
+        return "n/a"
+    text = f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    return f"{text} {unit}".strip()
+
+
+def _bound(row: Figure) -> str:
+    if row.floor is None:
+        return ""
+    sign = ">=" if row.higher_is_better else "<="
+    return f"{sign} {row.floor:g}"
+
+
+def table(rows: list[Figure]) -> list[str]:
+    lines = [
+        "| | runner | figure | value | ratio | floor | verdict | note |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ratio = f"{r.ratio:.3f}" if r.floor is not None or r.reference != 1.0 else ""
+        lines.append(
+            f"| {r.scenario} | {r.runner} | {r.name} | {_number(r.value, r.unit)} | {ratio} "
+            f"| {_bound(r)} | {r.verdict} | {r.note} |"
+        )
+    return lines
+
+
+def report(rows: list[Figure], loads: dict[str, str], quick: bool) -> str:
+    machine = harness.machine()
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `benchmarks/run.py{' --quick' if quick else ''}` (see its docstring "
+        "for what each scenario does and how each figure is measured).",
+        "",
+        *(f"- {key}: {value}" for key, value in machine.items()),
+        "- load average (1/5/15 min) when each scenario started: "
+        + "; ".join(f"{name} {load}" for name, load in loads.items()),
+        "",
+        "Ratio is value / ideal (span), or value / floor (the rest); the floor is the "
+        "bound on that ratio from issue 5.",
+        "",
+        *table(rows),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller runs, a smoke check")
+    parser.add_argument("--only", default="ABCD", help="scenarios to run, e.g. A,C")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help=f"results file (default {RESULTS.name}, not written with --quick)",
+    )
+    ns = parser.parse_args()
+    only = [c for c in ns.only.upper() if c in FULL]
+    rows, loads = run_scenarios("".join(only), QUICK if ns.quick else FULL)
+    text = report(rows, loads, ns.quick)
+    print(text)
+    output = ns.output or (None if ns.quick else RESULTS)
+    if output is not None:
+        output.write_text(text)
+        print(f"wrote {output}", file=sys.stderr)
+    misses = sum(r.verdict == "MISS" for r in rows)
+    return 1 if misses else 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    sys.exit(main())
