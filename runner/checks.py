@@ -113,6 +113,9 @@ def suggest(name: str, known: Iterable[str]) -> str | None:
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.7)
     if close:
         return close[0]
+    swapped = [k for k in candidates if sorted(k) == sorted(name)]  # fsp for fps
+    if swapped:
+        return swapped[0]
     # An abbreviation or an elaboration of a known name: max for maximum, dir for directory.
     longer = [k for k in candidates if len(k) >= 3 and name.startswith(k)]
     if longer:
