@@ -8,6 +8,7 @@ fingerprints and the lockfile is its path and sha256.
 from __future__ import annotations
 
 import hashlib
+import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -167,12 +168,14 @@ class LocalInputs:
 def _size(target: Path, value: str) -> int:
     """The size of regular file ``target``; raises InputProblem for anything else."""
     try:
-        if target.is_file():
-            return target.stat().st_size
+        info = target.stat()
     except (OSError, ValueError):
-        pass
-    what = "is a directory, not a file" if target.is_dir() else "no such file"
-    raise InputProblem(f"{_shown(value)}: {what}")
+        raise InputProblem(f"{_shown(value)}: no such file") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputProblem(f"{_shown(value)}: is a directory, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise InputProblem(f"{_shown(value)}: not a regular file")
+    return info.st_size
 
 
 def _shown(value: str) -> str:
