@@ -106,7 +106,9 @@ def _sandbox(target: Sandbox | SandboxConfig | None) -> Sandbox:
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP, and
+    # without it every kept-alive answer waits 40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -130,5 +132,8 @@ def _server(sandbox: Sandbox, on_ready: Callable[[], None]) -> _Server:
         date_header=False,
         backlog=4096,
         timeout_graceful_shutdown=2,
+        # Longer than any client pool keeps an idle connection (httpx: 5 s), so the
+        # client always closes first: no request races a server-side close.
+        timeout_keep_alive=75,
     )
     return _Server(config, on_ready)
