@@ -141,7 +141,10 @@ def _read(path: Path, name: str) -> str:
         size = path.stat().st_size
         if size > MAX_MANIFEST_BYTES:
             raise fail(f"the manifest is {size:,} bytes; the limit is {MAX_MANIFEST_BYTES:,}")
-        raw = path.read_bytes()
+        with path.open("rb") as handle:  # bounded: a pipe or a device has no size
+            raw = handle.read(MAX_MANIFEST_BYTES + 1)
+        if len(raw) > MAX_MANIFEST_BYTES:
+            raise fail(f"the manifest is over the limit of {MAX_MANIFEST_BYTES:,} bytes")
     except FileNotFoundError:
         raise fail("no such file") from None
     except IsADirectoryError:
