@@ -348,7 +348,9 @@ async def test_cancel_a_pending_task() -> None:
     assert "video_url" not in later
     assert again.status_code == 409
     assert error_of(again)["code"] == "task_not_cancellable"
-    assert sandbox.record()["tasks"][0]["outcome"] == "cancelled"
+    assert sandbox.store.in_flight(clock()) == 0
+    record = sandbox.record()["tasks"][0]
+    assert (record["outcome"], record["started"], record["completed"]) == ("cancelled", None, 0.0)
 
 
 async def test_cancel_refused_once_processing_or_for_models_that_cannot() -> None:

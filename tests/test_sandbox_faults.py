@@ -65,6 +65,7 @@ async def test_create_errors_come_before_any_task_is_made(status: int, code: str
         response = await client.post(CREATE, json=BODY)
     assert response.status_code == status
     assert error_of(response)["code"] == code
+    assert ("Retry-After" in response.headers) == (status == 429)
     assert (sandbox.counters.creates, sandbox.counters.tasks_made) == (1, 0)
     assert sandbox.counters.injected_errors == 1
 

@@ -59,6 +59,8 @@ class DroppedConnection(Exception):
 
 def canned(status: int, *, retryable: bool | None = None) -> ApiError:
     """The injected error of ``status``, with ``retryable`` for 503 when set."""
+    if status == 429:
+        return rate_limited(1.0)
     kind, code, message = CANNED[status]
     extra: dict[str, Any] = {}
     if status == 503 and retryable is not None:

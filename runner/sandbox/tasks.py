@@ -45,10 +45,17 @@ class Task:
     def ends(self) -> float:
         return self.cancelled_at if self.cancelled_at is not None else self.created + self.duration
 
+    @property
+    def outcome(self) -> str:
+        """How the task ends (or ended): completed, failed or cancelled."""
+        if self.cancelled_at is not None:
+            return "cancelled"
+        return "failed" if self.error else "completed"
+
     def status(self, now: float) -> tuple[Status, int]:
         """The status and progress (0-100) at clock time ``now``."""
         if now >= self.ends:
-            return ("failed" if self.error or self.cancelled_at is not None else "completed"), 100
+            return ("completed" if self.outcome == "completed" else "failed"), 100
         if now < self.started:
             return "pending", 0
         running = max(self.duration - self.queued, 1e-9)
@@ -108,12 +115,10 @@ def record_of(task: Task, origin: float) -> dict[str, Any]:
         "model": task.model,
         "operation": task.operation,
         "created": since(task.created),
-        "started": since(task.started),
+        "started": since(task.started) if task.started < task.ends else None,
         "duration": round(task.duration, 6),
         "completed": since(task.ends),
-        "outcome": "cancelled"
-        if task.cancelled_at is not None
-        else ("failed" if task.error else "completed"),
+        "outcome": task.outcome,
         "polls": task.polls,
         "first_final_poll": since(task.first_final_poll),
     }
