@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,10 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError
 from yaml.nodes import Node
 
-from runner import checks, schema, yamlfile
+from runner import checks, outputs, schema, yamlfile
 from runner.diagnostics import Diagnostic
 from runner.errors import ManifestError
-from runner.job import OUTPUT_NAME_VARS, Manifest, OutputSettings, RunSettings
+from runner.job import Manifest, OutputSettings, RunSettings
 from runner.models import ModelMatrix, builtin
 
 MAX_MANIFEST_BYTES = 32 * 1024 * 1024
@@ -298,22 +297,6 @@ def _output(output: Any, folder: Path, path: Path, report: Report) -> OutputSett
     else:
         target = folder / str(directory)
     if isinstance(name, str):
-        for problem in name_problems(name):
+        for problem in outputs.name_problems(name):
             report.add(("output", "name"), problem)
     return OutputSettings(dir=target, name=str(name))
-
-
-def name_problems(name: str) -> Sequence[str]:
-    """What is wrong with an ``output.name`` template (empty when it is usable)."""
-    problems = []
-    for var in re.findall(r"\$\{([^}]*)\}", name):
-        if var not in OUTPUT_NAME_VARS:
-            hint = checks.suggest(var, OUTPUT_NAME_VARS)
-            extra = f"; did you mean ${{{hint}}}?" if hint else ""
-            problems.append(
-                f"unknown name ${{{var}}} (known: {', '.join(OUTPUT_NAME_VARS)}){extra}"
-            )
-    parts = name.replace("\\", "/").split("/")
-    if name.startswith("/") or ".." in parts:
-        problems.append("must stay inside output.dir (no absolute path, no ..)")
-    return problems

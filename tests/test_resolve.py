@@ -11,8 +11,8 @@ import pytest
 
 from runner import manifest
 from runner.job import Job, LocalFile, Manifest, fingerprint
+from runner.jobspec import derived_seed, key_value
 from runner.operations import infer_operation, missing_inputs
-from runner.resolve import derived_seed
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 16
 
@@ -400,3 +400,38 @@ def test_a_ten_thousand_job_matrix(tmp_path: Path) -> None:
     assert jobs[-1].key == "grid[a=99,seed=99]"
     assert jobs[-1].request["prompt"] == "shot 99, noir"
     assert jobs[123].fingerprint == fingerprint(jobs[123].locked_request(None))
+
+
+def test_equal_but_differently_typed_values_render_differently(tmp_path: Path) -> None:
+    # 1 == 1.0 == true in Python: a render cache must not mix them up
+    jobs = load(
+        tmp_path,
+        "version: 1\njobs:\n  - id: v\n    prompt: 'n=${n}'\n    matrix: {n: [1, true, 1.0]}\n"
+        "  - id: w\n    prompt: p\n    user: ${u}\n    matrix: {u: [0, false]}\n",
+    ).jobs
+    assert [(j.key, j.request.get("prompt"), j.request.get("user")) for j in jobs] == [
+        ("v[n=1]", "n=1", None),
+        ("v[n=true]", "n=true", None),
+        ("v[n=1.0]", "n=1.0", None),
+        ("w[u=0]", "p", "0"),
+        ("w[u=false]", "p", "false"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "spelled"),
+    [
+        ("text", "text"),
+        ("with space", "with space"),
+        (7, "7"),
+        (-3, "-3"),
+        (2.5, "2.5"),
+        (1.0, "1.0"),
+        (True, "true"),
+        (None, "null"),
+        (["a", 1], '["a",1]'),
+        ({"k": "é"}, '{"k":"é"}'),
+    ],
+)
+def test_key_value(value: Any, spelled: str) -> None:
+    assert key_value(value) == spelled
