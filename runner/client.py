@@ -102,28 +102,50 @@ class ApiClient:
         self._limiter = limiter
         self._backoff = backoff or Backoff()
         self.requests = 0
+        self._create_url = self.base_url.join(CREATE_PATH.lstrip("/"))
+        self._origin = str(self.base_url.copy_with(path="/", query=None, fragment=None))[:-1]
+        self._targets: dict[tuple[str, str | None], httpx.URL] = {}
 
     @property
     def has_key(self) -> bool:
         return bool(self._key)
 
-    def poll_target(self, task_id: str, poll_url: str | None) -> str:
-        """The URL to poll: ``poll_url`` as returned, or /v1/tasks/{id} when none (or foreign)."""
-        if poll_url:
-            url = self.base_url.join(poll_url)
-            if same_origin(url, self.base_url):
-                return str(url)
-        return str(self.base_url.join(TASK_PATH.lstrip("/") + quote(task_id, safe="")))
+    def poll_target(self, task_id: str, poll_url: str | None) -> httpx.URL:
+        """The URL to poll: ``poll_url`` as returned, or /v1/tasks/{id} when none (or foreign).
+
+        Resolved once per task: httpx parses URLs character by character.
+        """
+        key = (task_id, poll_url)
+        target = self._targets.get(key)
+        if target is None:
+            target = self._resolve(task_id, poll_url)
+            self._targets[key] = target
+        return target
 
     def is_foreign(self, poll_url: str | None) -> bool:
         """Whether ``poll_url`` points at another origin (and so is not used)."""
-        return bool(poll_url) and not same_origin(self.base_url.join(poll_url or ""), self.base_url)
+        if not poll_url or (poll_url.startswith("/") and not poll_url.startswith("//")):
+            return False
+        return not same_origin(self.base_url.join(poll_url), self.base_url)
+
+    def forget(self, task_id: str, poll_url: str | None) -> None:
+        """Drop the resolved poll URL of a task that is done with."""
+        self._targets.pop((task_id, poll_url), None)
+
+    def _resolve(self, task_id: str, poll_url: str | None) -> httpx.URL:
+        if poll_url and poll_url.startswith("/") and not poll_url.startswith("//"):
+            return httpx.URL(self._origin + poll_url)  # the usual case, without a join
+        if poll_url:
+            url = self.base_url.join(poll_url)
+            if same_origin(url, self.base_url):
+                return url
+        return self.base_url.join(TASK_PATH.lstrip("/") + quote(task_id, safe=""))
 
     async def create(
         self, body: dict[str, Any], record: Callable[[Created], Awaitable[None]]
     ) -> Created:
         """Create a task; ``record`` runs, shielded with the request, once the id is known."""
-        url = str(self.base_url.join(CREATE_PATH.lstrip("/")))
+        url = self._create_url
         for attempt in range(self._backoff.attempts):
             await self._limiter.acquire()
             with anyio.CancelScope(shield=True):
@@ -152,7 +174,7 @@ class ApiClient:
             await self._wait_after(outcome, attempt)
         raise GaveUp(self._gave_up(outcome))
 
-    async def _send(self, method: str, url: str, body: dict[str, Any] | None) -> _Outcome:
+    async def _send(self, method: str, url: httpx.URL, body: dict[str, Any] | None) -> _Outcome:
         self.requests += 1
         headers = {"Authorization": f"Bearer {self._key}", "Accept": "application/json"}
         try:

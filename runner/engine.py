@@ -31,6 +31,7 @@ from runner.progress import Event, NullReporter, Reporter
 from runner.work import JobWork, Stop
 
 ACTED_ON = frozenset({*SENDS, "download"})  # besides "resume", which goes first
+WORK = frozenset({*ACTED_ON, "resume"})
 STATUSES = ("completed", "failed", "timed_out", "uncertain", "pending", "processing")
 
 
@@ -71,18 +72,20 @@ class Engine:
 
     def __init__(
         self,
-        client: ApiClient,
+        client: ApiClient | None,
         downloader: Downloader | None,
         *,
         concurrency: int,
         reporter: Reporter | None = None,
         download_concurrency: int = 8,
+        expect_outputs: bool | None = None,
     ) -> None:
         self._slots = anyio.Semaphore(max(1, concurrency))
         self._stop = Stop()
         self._reporter: Reporter = reporter or NullReporter()
         self._client = client
         self._downloader = downloader
+        self._expect_outputs = downloader is not None if expect_outputs is None else expect_outputs
         self._downloads = anyio.CapacityLimiter(max(1, download_concurrency))
         self._scope: anyio.CancelScope | None = None
         self.peak_in_flight = 0
@@ -133,7 +136,7 @@ class Engine:
         return resumes + others
 
     def _work(self, target: Target, item: PlanItem) -> JobWork:
-        assert item.job is not None
+        assert item.job is not None and self._client is not None
         return JobWork(
             job=item.job,
             target_name=target.name,
@@ -180,10 +183,15 @@ class Engine:
                     continue
                 status = "uncertain" if is_orphan(entry) else str(entry["status"])
                 counts[status] += 1
-                if status == "completed" and self._downloader is not None:
+                if status == "completed" and self._expect_outputs:
                     outcome.missing_outputs += len(missing_outputs(entry, folder))
         outcome.counts = dict(counts)
         return outcome
+
+
+def has_work(targets: list[Target]) -> bool:
+    """Whether any job needs the API or a download (else no client need be opened)."""
+    return any(i.action in WORK for t in targets for i in t.plan.items)
 
 
 def summary_event(outcome: Outcome) -> Event:

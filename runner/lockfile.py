@@ -172,7 +172,8 @@ class LockStore:
         await self._append([{"job": key, "put": copy.deepcopy(dict(entry))}])
 
     async def update(self, key: str, **fields: Any) -> None:
-        await self._append([{"job": key, "set": copy.deepcopy(fields)}])
+        # Callers pass fresh values (never ones they change later): no copy needed.
+        await self._append([{"job": key, "set": fields}])
 
     async def drop(self, keys: Iterable[str]) -> None:
         await self._append([{"job": key, "drop": True} for key in keys])

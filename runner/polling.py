@@ -3,37 +3,72 @@
 The provider recommends polling every few seconds with exponential backoff and a
 maximum (api/README.md, "Task status"). Without progress the delay grows from
 ``poll.initial`` by half each time up to ``poll.max``, with ±10% jitter so that
-tasks submitted together do not poll in lockstep. When the API reports
-``progress``, its rate since submission predicts when the task will end, and the
-next poll is aimed just after that moment: a task is then seen done soon after
-it ends, in few polls.
+tasks submitted together do not poll in lockstep.
+
+When the API reports ``progress``, its rate predicts when the task will end and
+the next poll is aimed just after that moment, so a task is seen done soon after
+it ends, in few polls. A task may sit queued (no progress) before it runs, so one
+reading is a rough guess: the run is taken to have started halfway between the
+last poll without progress and this one, and the poll is aimed a little short,
+to get a second reading close to the end. With two readings the slope between
+them gives the end precisely.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 GROWTH = 1.5
-AIM_AFTER = 1.04  # aim this much past the predicted end, so one poll usually suffices
-MIN_AIMED = 0.05  # seconds: never aim closer than this
+SHORT = 0.8  # with one reading, aim this far towards the predicted end
+PAST = 1.04  # with two, this far past it (progress is rounded down)
+MIN_DELAY = 0.05  # seconds
 
 
-@dataclass(frozen=True)
-class PollSchedule:
-    """Delays between polls of one task."""
+@dataclass
+class PollPlan:
+    """Delays between polls of one task; ``submitted`` is the event-loop time of the create."""
 
     initial: float
     maximum: float
+    submitted: float
+    _delay: float = 0.0
+    _quiet_since: float = field(default=0.0)  # last poll that saw no progress
+    _readings: list[tuple[float, int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._quiet_since = self.submitted
 
     def first(self) -> float:
+        self._delay = self.initial
         return self.initial
 
-    def next(self, previous: float, elapsed: float, progress: int | None) -> float:
-        """The delay after a poll ``elapsed`` seconds into the task that reported ``progress``."""
-        if progress is not None and 0 < progress < 100 and elapsed > 0:
-            total = elapsed * 100.0 / progress
-            aimed = max((total - elapsed) * AIM_AFTER + 0.02 * total, MIN_AIMED, 0.02 * total)
-            return min(self.maximum, aimed * random.uniform(1.0, 1.05))
-        grown = min(self.maximum, max(previous, self.initial) * GROWTH)
+    def next(self, now: float, progress: int | None) -> float:
+        """The delay after a poll at ``now`` that reported ``progress``."""
+        if progress is None or progress <= 0 or progress >= 100:
+            if not self._readings:
+                self._quiet_since = now
+            return self._grow()
+        if self._readings and progress <= self._readings[-1][1]:
+            return self._grow()
+        self._readings.append((now, progress))
+        return self._aim(now, progress)
+
+    def _aim(self, now: float, progress: int) -> float:
+        if len(self._readings) >= 2:
+            (t0, p0), (t1, p1) = self._readings[0], self._readings[-1]
+            remaining = (100 - p1) * (t1 - t0) / (p1 - p0)
+            delay = remaining * PAST + MIN_DELAY / 2
+        else:
+            started = (self._quiet_since + now) / 2
+            remaining = (now - started) * (100 - progress) / progress
+            # One rounded-down reading of a few percent says little: look again
+            # soon (at most as long again as the task has run) for a slope.
+            delay = min(remaining * SHORT, max(now - self.submitted, self.initial))
+        self._delay = min(self.maximum, max(MIN_DELAY, delay)) * random.uniform(1.0, 1.02)
+        return self._delay
+
+    def _grow(self) -> float:
+        grown = min(self.maximum, max(self._delay, self.initial) * GROWTH)
+        self._delay = grown
         return grown * random.uniform(0.9, 1.1)

@@ -24,7 +24,7 @@ from runner.errors import ApiStopped
 from runner.job import ChangedInputError, Job, Manifest, RunSettings
 from runner.lockfile import UNCERTAIN_MESSAGE, LockStore, intent_entry, utc_now
 from runner.plan import missing_outputs, seed_for
-from runner.polling import PollSchedule
+from runner.polling import PollPlan
 from runner.progress import Event
 from runner.responses import Created, TaskState, Video
 
@@ -141,7 +141,14 @@ class JobWork:
         if self.client.is_foreign(poll_url):
             self._emit("warning", message="poll_url is on another host; polling /v1/tasks/{id}")
         started = self._started or _started_at(entry.get("submitted_at"))
-        schedule = PollSchedule(self.settings.poll_initial, self.settings.poll_max)
+        schedule = PollPlan(self.settings.poll_initial, self.settings.poll_max, started)
+        try:
+            return await self._follow(task_id, poll_url, schedule)
+        finally:
+            self.client.forget(task_id, poll_url)
+
+    async def _follow(self, task_id: str, poll_url: str | None, schedule: PollPlan) -> str:
+        entry = self.store.entry(self.key) or {}
         deadline = anyio.current_time() + self.settings.timeout
         delay, status, progress = schedule.first(), str(entry.get("status")), None
         while True:
@@ -154,7 +161,7 @@ class JobWork:
             await anyio.sleep(min(delay, deadline - now))
             state = await self._poll(task_id, poll_url)
             if state is None:
-                delay = schedule.next(delay, 0.0, None)
+                delay = schedule.next(anyio.current_time(), None)
                 continue
             if state.status == "completed" and state.videos:
                 await self._complete(state)
@@ -168,7 +175,7 @@ class JobWork:
             if state.progress is not None and state.progress != progress:
                 progress = state.progress
                 self._emit("progress", progress=progress)
-            delay = schedule.next(delay, anyio.current_time() - started, progress)
+            delay = schedule.next(anyio.current_time(), state.progress)
 
     async def download(self) -> None:
         """Fetch every output of a completed job that is not on disk yet."""

@@ -8,6 +8,7 @@ reporter; the core modules only ever see typed values.
 from __future__ import annotations
 
 import argparse
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -129,20 +130,33 @@ class Clients:
 
 @asynccontextmanager
 async def open_clients(api: Api, rate: float, connections: int) -> AsyncIterator[Clients]:
-    """An API client (key on every request) and a separate downloader without it."""
+    """An API client (key on every request) and a separate downloader without it.
+
+    Requests are short and spread out, so few connections stay open: httpcore
+    looks at every pooled connection for each request it places.
+    """
     limiter = RateLimiter(rate)
-    limits = httpx.Limits(max_connections=max(10, connections * 2))
+    limits = httpx.Limits(max_connections=16, max_keepalive_connections=2)
     api_transport, files_transport, sandbox = _transports(api)
+    tls = _tls_context()  # one CA bundle load for both clients
     async with (
-        httpx.AsyncClient(timeout=API_TIMEOUT, limits=limits, transport=api_transport) as http,
         httpx.AsyncClient(
-            timeout=DOWNLOAD_TIMEOUT, follow_redirects=True, transport=files_transport
+            timeout=API_TIMEOUT, limits=limits, transport=api_transport, verify=tls
+        ) as http,
+        httpx.AsyncClient(
+            timeout=DOWNLOAD_TIMEOUT, follow_redirects=True, transport=files_transport, verify=tls
         ) as raw,
     ):
         client = ApiClient(
             http, base_url=api.base_url, api_key=api.key, limiter=limiter, backoff=Backoff()
         )
         yield Clients(client, Downloader(raw), sandbox)
+
+
+def _tls_context() -> ssl.SSLContext:
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _transports(api: Api) -> tuple[Any, Any, Any]:

@@ -19,7 +19,7 @@ import anyio
 from runner.cli import Context
 from runner.commands import batch
 from runner.commands.common import add_manifest_args, load_manifests
-from runner.engine import Engine, Outcome, Target, summary_event
+from runner.engine import Engine, Outcome, Target, has_work, summary_event
 from runner.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from runner.plan import SENDS, PlanOptions
 from runner.progress import Reporter
@@ -98,6 +98,9 @@ async def _run(
     targets: list[Target], api: batch.Api, reporter: Reporter, download: bool
 ) -> Outcome:
     concurrency, rate = shared_limits(targets)
+    if not has_work(targets):
+        idle = Engine(None, None, concurrency=concurrency, expect_outputs=download)
+        return await execute(idle, targets)
     async with batch.open_clients(api, rate, concurrency) as clients:
         downloader = clients.downloader if download else None
         engine = Engine(clients.api, downloader, concurrency=concurrency, reporter=reporter)
