@@ -46,4 +46,6 @@ def clash(template: str, jobs: Sequence[Job]) -> str | None:
     name, first, second = clashes[0]
     count = len(clashes) - 1
     more = f", and {count} more clash{'es' if count > 1 else ''}" if count else ""
+    if "${job}" in template:  # keys differ only in characters a file name cannot hold
+        return f"{first} and {second} would both write {name}{more}; change a matrix value"
     return f"{first} and {second} would both write {name}{more}; use ${{job}} in the name"

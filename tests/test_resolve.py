@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
-from runner import manifest
+from runner import manifest, outputs
+from runner.errors import ManifestError
 from runner.job import Job, LocalFile, Manifest, fingerprint
 from runner.jobspec import derived_seed, key_value
-from runner.operations import infer_operation, missing_inputs
+from runner.models import ModelMatrix
+from runner.operations import ModelCheck, infer_operation, missing_inputs
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 16
 
@@ -435,3 +437,68 @@ def test_equal_but_differently_typed_values_render_differently(tmp_path: Path) -
 )
 def test_key_value(value: Any, spelled: str) -> None:
     assert key_value(value) == spelled
+
+
+def test_model_check() -> None:
+    matrix = ModelMatrix(models={"m1": ("text-to-video", "image-to-video")}, source="t")
+    strict, lenient = ModelCheck(matrix, False), ModelCheck(matrix, True)
+    assert strict.problem("m1", "text-to-video") is None
+    assert strict.problem("m1", "motion-control") == (
+        "model m1 does not support motion-control (supports: text-to-video, image-to-video)"
+    )
+    assert strict.problem("m2", "text-to-video") == (
+        "unknown model m2 (allow_unknown_models: true or "
+        "--allow-unknown-models accepts it; `vidbatch models --refresh` reads the live list)"
+    )
+    assert lenient.problem("m2", "text-to-video") is None
+    assert lenient.problem("m1", "motion-control") is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "problems"),
+    [
+        ("${job}.mp4", []),
+        ("${id}/${model}-${seed}-${index}-${operation}.mp4", []),
+        (
+            "${jbo}.mp4",
+            [
+                "unknown name ${jbo} (known: job, model, seed, index, operation, id); "
+                "did you mean ${job}?"
+            ],
+        ),
+        ("../${job}.mp4", ["must stay inside output.dir (no absolute path, no ..)"]),
+        ("/abs/${job}.mp4", ["must stay inside output.dir (no absolute path, no ..)"]),
+        ("a\\..\\${job}.mp4", ["must stay inside output.dir (no absolute path, no ..)"]),
+        ("..${job}.mp4", []),
+    ],
+)
+def test_output_name_problems(name: str, problems: list[str]) -> None:
+    assert outputs.name_problems(name) == problems
+
+
+def test_output_clashes(tmp_path: Path) -> None:
+    jobs = load(
+        tmp_path,
+        "version: 1\njobs:\n  - {id: a, prompt: p, seed: 1}\n  - {id: b, prompt: p, seed: 1}\n"
+        "  - {id: c, prompt: p, seed: 2}\n  - {id: r, prompt: p, seed: random}\n",
+    ).jobs
+    assert outputs.clash("${job}.mp4", jobs) is None
+    assert outputs.clash("${seed}.mp4", jobs) == (
+        "a and b would both write 1.mp4; use ${job} in the name"
+    )
+    assert outputs.clash("${model}.mp4", jobs) == (
+        "a and b would both write sora-2.mp4, and 2 more clashes; use ${job} in the name"
+    )
+    assert outputs.clash("${nope}.mp4", jobs) is None  # reported as an unknown name instead
+
+
+def test_keys_that_differ_only_in_unsafe_characters_clash(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError) as caught:
+        load(
+            tmp_path,
+            "version: 1\njobs:\n  - id: x\n    prompt: ${a}\n    matrix: {a: [b c, b_c]}\n",
+        )
+    assert [str(d) for d in caught.value.diagnostics] == [
+        f"{tmp_path / 'm.yaml'}:1:1: error: output.name: x[a=b c] and x[a=b_c] would both write "
+        "x[a=b_c].mp4; change a matrix value"
+    ]
