@@ -27,15 +27,34 @@ _STRING_OR_NULL = (str, _NONE)
 class SandboxConfig:
     """Settings of one sandbox; every fault is off by default.
 
-    Timing: a task takes its model's realistic time divided by ``speed``, or, when
-    ``task_seconds`` is set, a time in that range (seconds, not scaled), drawn from
-    the request; the first ``queue_share`` of it is spent pending.
-    Faults: ``create_errors`` / ``poll_errors`` map an HTTP status to the share of
-    creates / polls answered with it (creates: before any task is made);
-    ``create_drop_before`` / ``create_drop_after`` drop the connection before /
-    after the task is made; ``create_timeout_after`` answers 504 after the task is
-    made; ``poll_drop`` and ``poll_malformed`` drop or garble poll answers.
-    ``rate_limit`` is in requests per second over every API request.
+    Timing: a task takes its model family's usual time (60-480 s) divided by
+    ``speed``, or, when ``task_seconds`` is ``(low, high)``, a time in that range
+    (seconds, not scaled by ``speed``), drawn from a digest of the request; the
+    first ``queue_share`` of it is spent pending (cancellable), the rest
+    processing. ``seed`` seeds every random fault draw.
+
+    Access: any bearer key works unless ``required_key`` is set; bodies over
+    ``max_body_bytes`` get 413. Outputs: ``output_base_url`` puts file URLs on
+    another origin (default: the host the client asked); ``url_ttl`` seconds
+    make them expire (403, a new poll gives a fresh URL); files last
+    ``duration / 5`` seconds, at most ``video_max_seconds``, at ``video_fps``;
+    the last ``video_cache_size`` rendered files are kept.
+
+    Faults (shares are probabilities, 0-1; the shares of one request kind add up
+    to at most 1): ``rate_limit`` requests per second over every API request
+    (token bucket of ``rate_burst``, default ``max(1, rate_limit)``; 429 with
+    Retry-After); ``create_errors`` / ``poll_errors`` map a status (401, 402,
+    403, 429, 500, 502, 503, 504) to the share of creates / polls answered with
+    it, creates before any task is made; ``create_drop_before`` /
+    ``create_drop_after``: the connection closes with no answer before / after
+    the task is made; ``create_timeout_after``: a 504 after the task is made;
+    ``poll_drop``; ``poll_malformed``: a 200 whose body is not JSON;
+    ``fail_prompt_marker``: a prompt containing it ends failed; ``fail_rate``:
+    tasks that end failed; ``multi_video_rate``: tasks whose result is
+    ``videos`` (two files) instead of ``video_url`` and ``video``;
+    ``poll_url_style``: relative, absolute, legacy (``/v1/videos/generations/
+    <id>``) or none (no poll_url); ``unavailable_retryable``: the ``retryable``
+    of 503 bodies (None: left out).
     """
 
     speed: float = 1.0
