@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -145,3 +146,13 @@ def test_sandbox_command_refuses_a_bad_port_and_a_missing_file(tmp_path: Path) -
     code, stderr = run_cli("--faults", str(tmp_path / "missing.json"))
     assert code == 2
     assert "cannot read" in stderr
+
+
+def test_sandbox_command_reports_a_port_in_use() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, stderr = run_cli("--port", str(port))
+    assert code == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in stderr
