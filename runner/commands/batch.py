@@ -25,6 +25,7 @@ from runner.errors import ConfigError, UsageError
 from runner.manifest import parse_duration
 from runner.progress import BarReporter, JsonReporter, LogReporter, Reporter
 from runner.ratelimit import RateLimiter
+from runner.transport import LeanTransport
 
 SANDBOX_BASE = "http://api.sandbox.invalid"
 SANDBOX_FILES = "http://files.sandbox.invalid"
@@ -137,8 +138,8 @@ async def open_clients(api: Api, rate: float, connections: int) -> AsyncIterator
     """
     limiter = RateLimiter(rate)
     limits = httpx.Limits(max_connections=16, max_keepalive_connections=2)
-    api_transport, files_transport, sandbox = _transports(api)
     tls = _tls_context()  # one CA bundle load for both clients
+    api_transport, files_transport, sandbox = _transports(api, tls)
     async with (
         httpx.AsyncClient(
             timeout=API_TIMEOUT, limits=limits, transport=api_transport, verify=tls
@@ -159,9 +160,9 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
-def _transports(api: Api) -> tuple[Any, Any, Any]:
+def _transports(api: Api, tls: ssl.SSLContext) -> tuple[Any, Any, Any]:
     if not api.sandbox:
-        return None, None, None
+        return LeanTransport(tls), None, None
     try:
         from runner.sandbox import Sandbox, SandboxConfig, transport
     except ImportError as err:

@@ -1,0 +1,216 @@
+"""A lean HTTP/1.1 transport for the API's small JSON requests, on asyncio streams.
+
+httpx's default stack (httpcore, h11, anyio streams) costs about a millisecond
+of CPU per request and looks at every pooled connection for each one; a run
+makes several requests per job, so that dominated a run's CPU. The API's
+requests are small and answered with small bodies, so this transport writes
+the request head itself and reads the answer whole, keeping a few connections
+alive per origin. Outputs are downloaded with httpx's own transport.
+
+Errors follow httpx's tree, which the client relies on to tell a request that
+never left (``ConnectError``, ``ConnectTimeout``) from one whose answer never
+came (``RemoteProtocolError``, ``ReadError``, ``ReadTimeout``, ``WriteError``).
+An idle connection is only reused while young and not closed by the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+MAX_HEAD = 64 * 1024
+MAX_BODY = 16 * 1024 * 1024
+IDLE_EXPIRY = 4.0  # seconds; below the usual 5 s keep-alive of servers
+IDLE_EXPIRY_POST = 1.5  # a create on a stale connection would be "uncertain"
+MAX_IDLE = 8
+
+Origin = tuple[str, str, int]
+
+
+@dataclass
+class _Connection:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    idle_since: float = field(default_factory=time.monotonic)
+
+    def usable(self, expiry: float) -> bool:
+        fresh = time.monotonic() - self.idle_since < expiry
+        return fresh and not self.reader.at_eof() and not self.writer.is_closing()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class LeanTransport(httpx.AsyncBaseTransport):
+    """HTTP/1.1 with keep-alive over asyncio streams; bodies read whole."""
+
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        self._ssl = ssl_context
+        self._idle: dict[Origin, list[_Connection]] = {}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timeouts = request.extensions.get("timeout", {})
+        origin = _origin(request.url)
+        expiry = IDLE_EXPIRY_POST if request.method == "POST" else IDLE_EXPIRY
+        conn = self._take(origin, expiry) or await self._connect(origin, request, timeouts)
+        body = await request.aread()
+        try:
+            conn.writer.write(_head(request, len(body)) + body)
+            await asyncio.wait_for(conn.writer.drain(), timeouts.get("write"))
+        except (OSError, asyncio.TimeoutError) as err:
+            conn.close()
+            message = f"could not send the request ({_name(err)})"
+            raise httpx.WriteError(message, request=request) from None
+        try:
+            status, headers, content, keep = await asyncio.wait_for(
+                _read_response(conn.reader, request.method), timeouts.get("read")
+            )
+        except BaseException as err:
+            conn.close()
+            raise _read_failure(err, request) from None
+        if keep:
+            self._give_back(origin, conn)
+        else:
+            conn.close()
+        return httpx.Response(status, headers=headers, content=content, request=request)
+
+    async def aclose(self) -> None:
+        for conns in self._idle.values():
+            for conn in conns:
+                conn.close()
+        self._idle.clear()
+
+    def _take(self, origin: Origin, expiry: float) -> _Connection | None:
+        conns = self._idle.get(origin)
+        while conns:
+            conn = conns.pop()
+            if conn.usable(expiry):
+                return conn
+            conn.close()
+        return None
+
+    def _give_back(self, origin: Origin, conn: _Connection) -> None:
+        conns = self._idle.setdefault(origin, [])
+        if len(conns) >= MAX_IDLE:
+            conn.close()
+            return
+        conn.idle_since = time.monotonic()
+        conns.append(conn)
+
+    async def _connect(
+        self, origin: Origin, request: httpx.Request, timeouts: dict[str, float | None]
+    ) -> _Connection:
+        scheme, host, port = origin
+        tls = (self._ssl or ssl.create_default_context()) if scheme == "https" else None
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port, ssl=tls, limit=MAX_HEAD),
+                timeouts.get("connect"),
+            )
+        except asyncio.TimeoutError:
+            message = f"connecting to {host}:{port} timed out"
+            raise httpx.ConnectTimeout(message, request=request) from None
+        except (OSError, ssl.SSLError) as err:
+            message = f"cannot connect to {host}:{port} ({_name(err)})"
+            raise httpx.ConnectError(message, request=request) from None
+        return _Connection(reader, writer)
+
+
+def _origin(url: httpx.URL) -> Origin:
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return (url.scheme, url.host, port)
+
+
+def _head(request: httpx.Request, length: int) -> bytes:
+    url = request.url
+    target = url.raw_path.decode("ascii")
+    lines = [f"{request.method} {target} HTTP/1.1"]
+    seen = set()
+    for name, value in request.headers.raw:
+        lowered = name.lower()
+        if lowered in (b"content-length", b"transfer-encoding", b"connection"):
+            continue
+        seen.add(lowered)
+        lines.append(f"{name.decode('latin-1')}: {value.decode('latin-1')}")
+    if b"host" not in seen:
+        lines.append(f"Host: {url.netloc.decode('ascii')}")
+    if length or request.method in ("POST", "PUT", "PATCH"):
+        lines.append(f"Content-Length: {length}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+async def _read_response(
+    reader: asyncio.StreamReader, method: str
+) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
+    """Status, headers, body, and whether the connection may be reused."""
+    status_line = await reader.readuntil(b"\r\n")
+    version, _, rest = status_line.partition(b" ")
+    status = int(rest[:3])
+    headers: list[tuple[bytes, bytes]] = []
+    while True:
+        line = await reader.readuntil(b"\r\n")
+        if line == b"\r\n":
+            break
+        name, _, value = line.partition(b":")
+        headers.append((name.strip(), value.strip()))
+    fields = {name.lower(): value for name, value in headers}
+    keep = version == b"HTTP/1.1" and fields.get(b"connection", b"").lower() != b"close"
+    if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+        return status, headers, b"", keep
+    if b"chunked" in fields.get(b"transfer-encoding", b"").lower():
+        headers = [(n, v) for n, v in headers if n.lower() != b"transfer-encoding"]
+        return status, headers, await _read_chunked(reader), keep
+    if b"content-length" in fields:
+        length = int(fields[b"content-length"])
+        if length > MAX_BODY:
+            raise _TooLarge
+        return status, headers, await reader.readexactly(length), keep
+    content = await reader.read()  # until the server closes
+    if len(content) > MAX_BODY:
+        raise _TooLarge
+    return status, headers, content, False
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        size_line = await reader.readuntil(b"\r\n")
+        size = int(size_line.split(b";", 1)[0].strip(), 16)
+        if size == 0:
+            while await reader.readuntil(b"\r\n") != b"\r\n":
+                pass  # trailers
+            return b"".join(parts)
+        total += size
+        if total > MAX_BODY:
+            raise _TooLarge
+        parts.append(await reader.readexactly(size))
+        await reader.readexactly(2)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _read_failure(err: BaseException, request: httpx.Request) -> BaseException:
+    """The httpx error for a request that was sent and got no (complete) answer."""
+    if isinstance(err, asyncio.CancelledError):
+        return err
+    if isinstance(err, asyncio.TimeoutError):
+        return httpx.ReadTimeout("no answer in time", request=request)
+    if isinstance(err, asyncio.IncompleteReadError) and not err.partial:
+        message = "Server disconnected without sending a response."
+        return httpx.RemoteProtocolError(message, request=request)
+    if isinstance(err, (ValueError, IndexError, asyncio.LimitOverrunError, _TooLarge)):
+        return httpx.RemoteProtocolError("malformed HTTP answer", request=request)
+    if isinstance(err, (OSError, asyncio.IncompleteReadError)):
+        return httpx.ReadError(f"connection lost while reading ({_name(err)})", request=request)
+    return err
+
+
+def _name(err: BaseException) -> str:
+    return type(err).__name__
