@@ -48,7 +48,8 @@ class Expander:
         self.reader = FieldReader(report)
         self.models = ModelCheck(matrix, allow_unknown)
         raw_vars = data.get("vars")
-        self.vars: dict[str, Any] = raw_vars if isinstance(raw_vars, dict) else {}
+        items = raw_vars.items() if isinstance(raw_vars, dict) else ()
+        self.vars: dict[str, Any] = {k: self.literal(v, ("vars", k)) for k, v in items}
         self.jobs_node: Node | None = None
         self.keys = 0  # job keys expanded so far, against MAX_JOBS
 
@@ -59,15 +60,16 @@ class Expander:
         for index, raw in enumerate(self.data.get("jobs") or ()):
             if not isinstance(raw, dict):
                 continue
+            expanded = self.job(index, raw, defaults)
             job_id = raw.get("id")
-            if isinstance(job_id, str):
-                first = first_index.setdefault(job_id, index)
-                if first != index:
-                    line = self.line_of(first)
-                    msg = f"duplicate job id {job_id!r} (first at line {line})"
-                    self.report.add(("jobs", index, "id"), msg)
-                    continue
-            jobs.extend(self.job(index, raw, defaults))
+            first = first_index.setdefault(job_id, index) if isinstance(job_id, str) else index
+            if first == index:
+                jobs.extend(expanded)
+            else:  # still checked, so that all its problems are reported
+                msg = f"duplicate job id {job_id!r} (first at line {self.line_of(first)})"
+                self.report.add(("jobs", index, "id"), msg)
+                for _ in expanded:
+                    pass
         clash = outputs.clash(self.output.name, jobs)
         if clash:
             self.report.add(("output", "name"), clash)
@@ -137,10 +139,26 @@ class Expander:
                 self.report.add((*path, "matrix", key), problem, at_key=True)
                 ok = False
             elif isinstance(items, list) and items:
+                if name not in self.reader.request_fields:
+                    where = (*path, "matrix", key)
+                    items = [self.literal(v, (*where, i)) for i, v in enumerate(items)]
                 axes[name] = (name, key, items)
         if not ok:
             return None
         return sorted(axes.values())
+
+    def literal(self, value: Any, where: Path_) -> Any:
+        """A variable's value: ``$${`` unescaped; a ``${name}`` in it is refused."""
+        if not templates.has_template(value):
+            return value
+        try:
+            return templates.render(value, {}, typed=False)
+        except templates.TemplateProblem as problem:
+            message = str(problem)
+            if problem.name is not None:
+                message = f"a variable cannot use another (${{{problem.name}}})"
+            self.report.add(where, message)
+            return value
 
     def axis_problem(self, name: str, used: set[str], own: Fields) -> str | None:
         if name in RUNNER_FIELDS:

@@ -502,3 +502,15 @@ def test_keys_that_differ_only_in_unsafe_characters_clash(tmp_path: Path) -> Non
         f"{tmp_path / 'm.yaml'}:1:1: error: output.name: x[a=b c] and x[a=b_c] would both write "
         "x[a=b_c].mp4; change a matrix value"
     ]
+
+
+def test_variables_are_literal_text(tmp_path: Path) -> None:
+    jobs = load(
+        tmp_path,
+        "version: 1\nvars: {price: 'costs $${amount}'}\njobs:\n"
+        "  - id: g\n    prompt: '${price}, ${m}'\n    matrix: {m: ['$${raw}', 3]}\n",
+    ).jobs
+    assert [job.request["prompt"] for job in jobs] == [
+        "costs ${amount}, ${raw}",
+        "costs ${amount}, 3",
+    ]
