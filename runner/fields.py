@@ -36,6 +36,7 @@ class FieldReader:
         self.known = (*schema.request_fields(), *checks.ALIASES)
         properties = schema.load("request")["properties"]
         self.text_fields = frozenset(k for k, v in properties.items() if v.get("type") == "string")
+        self.integer_fields = tuple(k for k, v in properties.items() if v.get("type") == "integer")
         self._checked: dict[tuple[str, type, Any], tuple[checks.Problem, ...]] = {}
 
     def read(self, raw: Any, path: Path_, allowed: tuple[str, ...]) -> Fields:

@@ -257,6 +257,10 @@ class Expander:
         extra: dict[str, Any],
     ) -> Job | None:
         has_local = self.local_inputs(spec, values, sources)
+        for name in self.reader.integer_fields:  # 42.0 passes as an integer: send 42
+            number = values.get(name)
+            if type(number) is float and number.is_integer():
+                values[name] = int(number)
         seed = values.get("seed")
         mode: SeedMode = "derived"
         if seed == "random":

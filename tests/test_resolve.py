@@ -514,3 +514,10 @@ def test_variables_are_literal_text(tmp_path: Path) -> None:
         "costs ${amount}, ${raw}",
         "costs ${amount}, 3",
     ]
+
+
+def test_whole_floats_in_integer_fields_are_sent_as_integers(tmp_path: Path) -> None:
+    job = only(tmp_path, "    prompt: p\n    seed: 42.0\n    fps: 24.0\n    duration: 5.0\n")
+    assert (job.seed_mode, job.seed) == ("fixed", 42)
+    assert [type(job.request[k]) for k in ("seed", "fps", "duration")] == [int, int, int]
+    assert job.request["fps"] == 24
