@@ -60,16 +60,14 @@ class Expander:
         for index, raw in enumerate(self.data.get("jobs") or ()):
             if not isinstance(raw, dict):
                 continue
-            expanded = self.job(index, raw, defaults)
+            expanded = list(self.job(index, raw, defaults))  # a duplicate is checked too
             job_id = raw.get("id")
             first = first_index.setdefault(job_id, index) if isinstance(job_id, str) else index
             if first == index:
                 jobs.extend(expanded)
-            else:  # still checked, so that all its problems are reported
+            else:
                 msg = f"duplicate job id {job_id!r} (first at line {self.line_of(first)})"
                 self.report.add(("jobs", index, "id"), msg)
-                for _ in expanded:
-                    pass
         clash = outputs.clash(self.output.name, jobs)
         if clash:
             self.report.add(("output", "name"), clash)
