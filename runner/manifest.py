@@ -74,7 +74,7 @@ def _resolved(
         run=settings,
         output=output,
         jobs=tuple(jobs),
-        vars=data.get("vars") or {},
+        vars=expander.vars,
         allow_unknown_models=allow,
     )
 

@@ -230,3 +230,8 @@ def test_loading_twice_gives_equal_manifests(tmp_path: Path) -> None:
         tmp_path, "version: 1\njobs:\n  - id: g\n    prompt: p\n    matrix: {seed: [1, 2]}\n"
     )
     assert manifest.load(path) == manifest.load(path)
+
+
+def test_manifest_vars_are_the_literal_values(tmp_path: Path) -> None:
+    path = write(tmp_path, "version: 1\nvars: {price: 'costs $${n}', n: 2}\n" + JOBS)
+    assert manifest.load(path).vars == {"price": "costs ${n}", "n": 2}
