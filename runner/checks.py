@@ -7,6 +7,7 @@ these are fixed here so that diagnostics are stable and tests can pin them.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from functools import cache
 from typing import Any
@@ -22,6 +23,8 @@ ALIASES = {
 }
 _JSON_TYPES = {"string": str, "boolean": bool, "integer": int}
 MAX_SHOWN = 60
+_INTEGER_TEXT = re.compile(r"^\s*[-+]?[0-9]+\s*$")
+_NUMBER_TEXT = re.compile(r"^\s*[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\s*$")
 _PATTERNS = {
     "^[A-Za-z0-9][A-Za-z0-9._-]*$": "is not a valid id "
     "(letters, digits, '.', '_' and '-', starting with a letter or digit)",
@@ -52,6 +55,8 @@ def message(error: ValidationError) -> str:
             hint = "; write true or false"
         elif wanted == "string" and isinstance(value, (int, float)):
             hint = f'; write it in quotes ("{_json_like(value)}") for text'
+        elif isinstance(value, str) and _unquoted(value, wanted):
+            hint = f"; write {value.strip()} without quotes"
         return f"{show(value)} is not of type {wanted}{hint}"
     if kind == "maximum":
         return f"{show(value)} is greater than the maximum of {limit}"
@@ -86,6 +91,14 @@ def _any_of(error: ValidationError) -> str:
     if any("const" in s for s in subschema.get("anyOf", ())):
         return f"{show(value)} is not an integer or 'random'"
     return f"{show(value)} is not a duration (seconds above zero, or text like 30s, 5m, 1h30m)"
+
+
+def _unquoted(text: str, wanted: str) -> bool:
+    """Whether ``text`` would be a valid ``wanted`` value without its quotes."""
+    if wanted == "boolean":
+        return text in ("true", "false")
+    pattern = {"integer": _INTEGER_TEXT, "number": _NUMBER_TEXT}.get(wanted)
+    return pattern is not None and pattern.match(text) is not None
 
 
 def _yes_no(value: Any) -> bool:

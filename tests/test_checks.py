@@ -20,10 +20,15 @@ def only_message(schema: dict[str, Any], value: Any) -> str:
 @pytest.mark.parametrize(
     ("schema", "value", "expected"),
     [
-        ({"type": "integer"}, "5", "'5' is not of type integer"),
+        ({"type": "integer"}, "five", "'five' is not of type integer"),
         ({"type": "boolean"}, "yes", "'yes' is not of type boolean; write true or false"),
         ({"type": "boolean"}, "Off", "'Off' is not of type boolean; write true or false"),
-        ({"type": "boolean"}, "true", "'true' is not of type boolean"),
+        ({"type": "boolean"}, "true", "'true' is not of type boolean; write true without quotes"),
+        ({"type": "integer"}, " 42 ", "' 42 ' is not of type integer; write 42 without quotes"),
+        ({"type": "integer"}, "4.5", "'4.5' is not of type integer"),
+        ({"type": "number"}, "-.5e2", "'-.5e2' is not of type number; write -.5e2 without quotes"),
+        ({"type": "number"}, "nan", "'nan' is not of type number"),
+        ({"type": "number"}, "1,5", "'1,5' is not of type number"),
         ({"type": "boolean"}, 1, "1 is not of type boolean"),
         ({"type": "string"}, 42, 'is not of type string; write it in quotes ("42") for text'),
         ({"type": "string"}, 1.5, 'is not of type string; write it in quotes ("1.5") for text'),
