@@ -11,7 +11,7 @@ import pytest
 
 from runner import manifest, outputs
 from runner.errors import ManifestError
-from runner.job import Job, LocalFile, Manifest, fingerprint
+from runner.job import Job, LocalFile, Manifest, OutputSettings, RunSettings, fingerprint
 from runner.jobspec import derived_seed, key_value
 from runner.models import ModelMatrix
 from runner.operations import ModelCheck, infer_operation, missing_inputs
@@ -521,3 +521,74 @@ def test_whole_floats_in_integer_fields_are_sent_as_integers(tmp_path: Path) -> 
     assert (job.seed_mode, job.seed) == ("fixed", 42)
     assert [type(job.request[k]) for k in ("seed", "fps", "duration")] == [int, int, int]
     assert job.request["fps"] == 24
+
+
+GOOD = Path(__file__).resolve().parent / "data" / "good"
+
+
+def test_the_product_example_resolves_as_documented() -> None:
+    loaded = manifest.load(GOOD / "product-example.yaml")
+    assert [(j.key, j.model, j.seed, j.operation) for j in loaded.jobs] == [
+        ("cat-garden", "kling-v2.6-pro", 42, "text-to-video"),
+        ("spin[model=kling-v2.6-pro,seed=1]", "kling-v2.6-pro", 1, "image-to-video"),
+        ("spin[model=kling-v2.6-pro,seed=2]", "kling-v2.6-pro", 2, "image-to-video"),
+        ("spin[model=veo3.1-fast,seed=1]", "veo3.1-fast", 1, "image-to-video"),
+        ("spin[model=veo3.1-fast,seed=2]", "veo3.1-fast", 2, "image-to-video"),
+    ]
+    assert loaded.jobs[0].request["prompt"] == "A cat walking through a garden, cinematic lighting"
+    assert loaded.output.dir == GOOD / "renders" / "demo"
+
+
+def test_the_kitchen_sink_resolves_exactly() -> None:
+    loaded = manifest.load(GOOD / "kitchen-sink.yaml")
+    image = {"sha256": hashlib.sha256((GOOD / "assets" / "day.png").read_bytes()).hexdigest()}
+    base = {
+        "provider_hint": "fast",
+        "model": "kling-v2.6-pro",
+        "duration": 5,
+        "aspect_ratio": "16:9",
+        "output_audio": False,
+    }
+    refs = [{"path": "assets/shoe.jpg", **image}, "https://example.com/b.jpg"]
+    expected = {
+        "text": {
+            **base,
+            "prompt": "A cat, cinematic lighting, costs ${amount}",
+            "fps": 24,
+            "seed": 7,
+            "operation": "text-to-video",
+        },
+        "lighthouse": {
+            **base,
+            "prompt": "A lighthouse at dusk,\nwaves rolling in, cinematic lighting",
+            "operation": "text-to-video",
+        },
+        "frames": {
+            **base,
+            "model": "viduq2-pro",
+            "start_image": {"path": "assets/day.png", **image},
+            "end_image": {"path": "assets/night.png", **image},
+            "prompt": "Day to night",
+            "seed": derived_seed("frames"),
+            "operation": "start-end-to-video",
+        },
+    }
+    for look in ("warm", "cold blue"):
+        for resolution in ("720p", "1080p"):
+            key = f"refs[look={look},resolution={resolution}]"
+            expected[key] = {
+                **base,
+                "model": "veo3.1",
+                "camera": f"{look} dolly",
+                "prompt": f"Keep the subject, {look}",
+                "reference_images": refs,
+                "reference_image_type": "style",
+                "resolution": resolution,
+                "seed": derived_seed(key),
+                "operation": "reference-to-video",
+            }
+    assert {j.key: j.locked_request(None) for j in loaded.jobs} == expected
+    assert [j.seed_mode for j in loaded.jobs] == ["fixed", "random", *["derived"] * 5]
+    assert loaded.run == RunSettings(2, 0.5, 5400.0, 0.5, 60.0, 1)
+    assert loaded.output == OutputSettings(GOOD / "out", "${id}/${model}-${seed}-${index}.mp4")
+    assert loaded.vars == {"style": "cinematic lighting", "price": "costs ${amount}", "fps": 24}

@@ -161,3 +161,10 @@ def test_the_manifest_schema_refuses_what_the_loader_refuses() -> None:
     ]
     for document in bad:
         assert list(validator.iter_errors(document)), document
+
+
+def test_the_product_example_validates_against_the_manifest_schema() -> None:
+    document = yaml.safe_load(
+        (REPO / "tests" / "data" / "good" / "product-example.yaml").read_text()
+    )
+    assert list(schema.validator("manifest").iter_errors(document)) == []
