@@ -117,7 +117,11 @@ def api_env() -> dict[str, str]:
     env = dict(os.environ)
     env["LEMONDATA_API_KEY"] = "bench-key"
     env.pop("LEMONDATA_BASE_URL", None)
-    env["PYTHONPATH"] = str(ROOT)
+    # BENCH_PYTHONPATH puts another copy of the package first: a what-if experiment
+    # on a patched runner/ without touching the tree.
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [os.environ.get("BENCH_PYTHONPATH"), str(ROOT)])
+    )
     return env
 
 

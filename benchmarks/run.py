@@ -61,7 +61,14 @@ def run_scenarios(
         loads[name] = harness.load()
         print(f"scenario {name} (load {loads[name]}) ...", file=sys.stderr, flush=True)
         start = time.perf_counter()
-        rows += _one(name, sizes[name])
+        try:
+            done = _one(name, sizes[name])
+        except (RuntimeError, OSError, ValueError) as err:
+            # One scenario failing (e.g. the tree is broken mid-edit) must not lose the others.
+            reason = str(err).strip().splitlines()[-1][:200]
+            done = [Figure(name, "vidbatch", "scenario failed", float("nan"), "", note=reason)]
+        rows += done
+        print("\n".join(table(done)[2:]), file=sys.stderr)
         print(f"scenario {name}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
     return rows, loads
 
@@ -147,7 +154,7 @@ def main() -> int:
     if output is not None:
         output.write_text(text)
         print(f"wrote {output}", file=sys.stderr)
-    misses = sum(r.verdict == "MISS" for r in rows)
+    misses = sum(r.verdict == "MISS" or r.name == "scenario failed" for r in rows)
     return 1 if misses else 0
 
 

@@ -260,8 +260,10 @@ def scenario_c(tasks: int, concurrency: int) -> list[Figure]:
         run = vidbatch_run(manifest, url, "--no-download", prefix=prefix)
         totals = writes.bytes_written(log, lockfile)
         final = lockfile.stat().st_size
+    rewrites = totals.pop("rewrites")
     family = sum(n for kind, n in totals.items() if kind != "run lock")
     detail = ", ".join(f"{kind} {n / 1e6:.2f} MB" for kind, n in sorted(totals.items()))
+    detail += f"; the lockfile was rewritten {rewrites} times"
     return [
         Figure(
             "C",

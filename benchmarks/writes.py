@@ -57,8 +57,10 @@ def kind_of(path: str, lockfile: Path) -> str | None:
 
 
 def bytes_written(log: Path, lockfile: Path) -> Counter[str]:
-    """Bytes written per kind of file (see ``kind_of``), from an strace log."""
+    """Bytes written per kind of file (see ``kind_of``), from an strace log; the key
+    ``"rewrites"`` counts the distinct temp files, i.e. times the lockfile was rewritten."""
     totals: Counter[str] = Counter()
+    temps: set[str] = set()
     pending: dict[str, str] = {}
     for line in log.read_text("utf-8", "replace").splitlines():
         call = _CALL.match(line)
@@ -67,6 +69,8 @@ def bytes_written(log: Path, lockfile: Path) -> Counter[str]:
             kind = kind_of(path, lockfile)
             if kind is None:
                 continue
+            if kind.startswith("lockfile (temp"):
+                temps.add(path)
             if line.endswith("<unfinished ...>"):
                 pending[pid] = kind
                 continue
@@ -75,6 +79,7 @@ def bytes_written(log: Path, lockfile: Path) -> Counter[str]:
         resumed = _RESUMED.match(line)
         if resumed is not None and resumed.group(1) in pending:
             _add(totals, pending.pop(resumed.group(1)), line)
+    totals["rewrites"] = len(temps)
     return totals
 
 
