@@ -260,3 +260,11 @@ def test_problem_carries_diagnostics() -> None:
 
 def test_floats_keep_their_value() -> None:
     assert math.isclose(data("a: 6.02e23\n")["a"], 6.02e23)
+
+
+def test_columns_count_characters_not_bytes() -> None:
+    node, _ = yamlfile.parse("{prompt: 猫猫猫, fps: 999}\n", "m.yaml")
+    assert node is not None
+    fps = yamlfile.child(node, "fps")
+    assert fps is not None
+    assert yamlfile.position(fps) == (1, 21)
