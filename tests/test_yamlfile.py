@@ -267,4 +267,4 @@ def test_columns_count_characters_not_bytes() -> None:
     assert node is not None
     fps = yamlfile.child(node, "fps")
     assert fps is not None
-    assert yamlfile.position(fps) == (1, 21)
+    assert yamlfile.position(fps) == (1, 20)
