@@ -175,6 +175,12 @@ class LockStore:
         # Callers pass fresh values (never ones they change later): no copy needed.
         await self._append([{"job": key, "set": fields}])
 
+    def note(self, key: str, **fields: Any) -> None:
+        """Change fields in memory only; they reach disk with the next compaction."""
+        entry = self.entry(key)
+        if entry is not None:
+            entry.update(fields)
+
     async def drop(self, keys: Iterable[str]) -> None:
         await self._append([{"job": key, "drop": True} for key in keys])
 

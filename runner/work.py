@@ -170,8 +170,8 @@ class JobWork:
                 await self._finish("failed", state.error or {"message": "failed"})
                 return "failed"
             if state.status == "processing" and status != "processing":
-                status = "processing"
-                await self.store.update(self.key, status=status)
+                status = "processing"  # not worth an fsync: a crash loses nothing by it
+                self.store.note(self.key, status=status)
             if state.progress is not None and state.progress != progress:
                 progress = state.progress
                 self._emit("progress", progress=progress)
