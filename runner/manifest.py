@@ -221,7 +221,9 @@ def _report_schema_error(error: ValidationError, report: Report) -> None:
         subschema: Any = error.schema
         instance: Any = error.instance
         known = list(subschema.get("properties", {}))
-        for key in sorted(set(instance) - set(known)):
+        patterns = [re.compile(p) for p in subschema.get("patternProperties", {})]
+        unknown = {k for k in instance if k not in known and not any(p.search(k) for p in patterns)}
+        for key in sorted(unknown):
             report.add((*path, key), checks.unknown_field(key, known), at_key=True)
     elif "propertyNames" in error.relative_schema_path:
         msg = "not a valid variable name (letters, digits and _, not starting with a digit)"

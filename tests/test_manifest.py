@@ -235,3 +235,19 @@ def test_loading_twice_gives_equal_manifests(tmp_path: Path) -> None:
 def test_manifest_vars_are_the_literal_values(tmp_path: Path) -> None:
     path = write(tmp_path, "version: 1\nvars: {price: 'costs $${n}', n: 2}\n" + JOBS)
     assert manifest.load(path).vars == {"price": "costs ${n}", "n": 2}
+
+
+def test_x_prefixed_keys_hold_anchors_and_are_ignored(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "version: 1\n"
+        "x-common: &common {model: veo3.1-fast, duration: 8}\n"
+        "vars: {fps: 24}\n"
+        "jobs:\n"
+        "  - {id: a, <<: *common, fps: '${fps}', prompt: hello}\n"
+        "xcommon: 1\n",
+    )
+    assert diagnostics(path) == ["m.yaml:6:1: error: xcommon: unknown field"]
+    fixed = write(tmp_path, path.read_text().replace("xcommon: 1\n", ""))
+    (job,) = manifest.load(fixed).jobs
+    assert (job.model, job.request["duration"], job.request["fps"]) == ("veo3.1-fast", 8, 24)

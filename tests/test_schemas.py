@@ -79,10 +79,19 @@ def test_manifest_job_fields_are_the_request_fields() -> None:
 def test_jobs_and_defaults_refer_to_every_field_and_alias(section: str) -> None:
     definitions = packaged("manifest.schema.json")["$defs"]
     properties = definitions[section]["properties"]
-    for name in definitions["fields"]["properties"]:
-        assert properties[name]["$ref"] == f"#/$defs/fields/properties/{name}"
+    fields = definitions["fields"]["properties"]
+
+    def refers_to(prop: dict[str, Any], name: str) -> bool:
+        ref = {"$ref": f"#/$defs/fields/properties/{name}"}
+        if fields[name].get("type") == "string":
+            return prop.get("$ref") == ref["$ref"]
+        # Non-string fields also take a whole-value ${name} template.
+        return prop["anyOf"] == [ref, {"$ref": "#/$defs/template"}]
+
+    for name in fields:
+        assert refers_to(properties[name], name), name
     for alias, name in ALIASES.items():
-        assert properties[alias]["$ref"] == f"#/$defs/fields/properties/{name}"
+        assert refers_to(properties[alias], name), alias
     runner_only = {"id", "matrix", "prompt_file", "extra"} if section == "job" else {"extra"}
     assert set(properties) == {*definitions["fields"]["properties"], *ALIASES, *runner_only}
     assert definitions[section]["additionalProperties"] is False
