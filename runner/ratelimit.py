@@ -22,6 +22,7 @@ _FLOOR = 0.1  # never slow below this fraction of the configured rate
 _WINDOW = 1.5  # seconds of accepted requests that estimate the server's limit
 _UNDER = 0.95  # after a 429, pace at this fraction of that estimate
 _BLIND = 0.7  # or, without a full window yet, cut the pace by this factor
+_HALF = 0.5  # never more than this cut at once
 _CALM = 0.5  # seconds: 429s come in bunches; slow down once per bunch
 _RECENT = 5.0  # seconds: a 429 this soon after the last one measures the limit
 _RECOVERY = 0.0005  # fraction of the configured rate regained per accepted request
@@ -104,12 +105,13 @@ class RateLimiter:
         since = now - self._slowed_at
         if since <= _RECENT:
             accepted = sum(1 for t in self._accepted if t > self._slowed_at) / since
-        elif self._started is not None and now - self._started >= _WINDOW:
+            return max(min(self._rate, accepted) * _UNDER, self._rate * _HALF)
+        if self._started is not None and now - self._started >= _WINDOW:
+            # Only our own demand, maybe: never cut more than blindly.
             self._forget_before(now - _WINDOW)
             accepted = len(self._accepted) / _WINDOW
-        else:
-            return self._rate * _BLIND
-        return min(self._rate, accepted) * _UNDER
+            return max(min(self._rate, accepted) * _UNDER, self._rate * _BLIND)
+        return self._rate * _BLIND
 
     def succeeded(self) -> None:
         """A request got through: count it, and regain a little of the configured pace."""
