@@ -9,6 +9,7 @@ exit code, Ctrl-C becomes 130, and anything else is reported as a bug.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -78,7 +79,8 @@ def main(argv: list[str] | None = None, ctx: Context | None = None) -> int:
     ctx = ctx or Context(stdin_is_tty=sys.stdin.isatty(), stderr_is_tty=sys.stderr.isatty())
     args = sys.argv[1:] if argv is None else argv
     try:
-        ns = build_parser().parse_args(args)
+        with contextlib.redirect_stdout(ctx.stdout):  # --help and --version
+            ns = build_parser().parse_args(args)
     except _ArgError as err:
         print(err, file=ctx.stderr)
         return EXIT_USAGE
