@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -207,3 +208,32 @@ def test_rejected_key_exits_3(tmp_path: Path, cli: Cli) -> None:
         assert cli("run", str(manifest)) == 3
     assert "HTTP 401" in cli.err and KEY not in cli.err
     assert sandbox.counters.tasks_made == 0
+
+
+def test_download_fetches_missing_outputs(tmp_path: Path, cli: Cli, served: Sandbox) -> None:
+    manifest = write_manifest(tmp_path, 2)
+    assert cli("run", str(manifest), "--no-download") == 0, cli.err
+    assert not (tmp_path / "renders").exists()
+    assert cli("verify", str(manifest)) == 1
+    assert cli("download", str(manifest)) == 0, cli.err
+    assert sorted(p.name for p in (tmp_path / "renders").iterdir()) == ["shot0.mp4", "shot1.mp4"]
+    assert cli("verify", str(manifest)) == 0
+    assert served.counters.file_requests_with_authorization == 0
+
+
+def test_status_refresh_polls_tasks_in_flight(tmp_path: Path, cli: Cli, served: Sandbox) -> None:
+    manifest = write_manifest(tmp_path, 1)
+    lock = tmp_path / "shots.lock.json"
+    assert cli("run", str(manifest), "--timeout", "0.01s") == 1
+    assert validate_lockfile(lock)["jobs"]["shot0"]["status"] == "timed_out"
+    deadline = served.clock() + 5
+    while served.clock() < deadline and any(
+        task.ends > served.clock() for task in served.tasks.values()
+    ):
+        time.sleep(0.02)
+    assert cli("status", str(manifest), "--refresh", "--json") == 0
+    (report,) = json.loads(cli.out)["manifests"]
+    assert report["jobs"][0]["status"] == "completed"
+    assert validate_lockfile(lock)["jobs"]["shot0"]["outputs"][0]["path"] is None
+    assert cli("run", str(manifest)) == 0  # downloads what the refresh found
+    assert served.counters.tasks_made == 1
