@@ -1,8 +1,9 @@
 """The LemonData video API: create a task, poll it; errors classified per status.
 
-One ``ApiClient`` per run wraps an injected ``httpx.AsyncClient`` (which carries
-no credentials itself: the key goes on each request to the API's own origin, and
-nowhere else). Every request takes a token from the run's ``RateLimiter``.
+One ``ApiClient`` per run sends through an injected httpx transport (the lean
+one of ``runner.transport``, ``httpx.MockTransport`` or the sandbox's in tests);
+the key goes on each request to the API's own origin, and nowhere else. Every
+request takes a token from the run's ``RateLimiter``.
 
 Errors (api/README.md, "Errors" and "Idempotency and billing")::
 
@@ -34,6 +35,7 @@ from runner.ratelimit import RateLimiter
 from runner.responses import Created, TaskState, api_error, retry_after
 
 DEFAULT_BASE_URL = "https://api.lemondata.cc"
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 CREATE_PATH = "/v1/videos/generations"
 TASK_PATH = "/v1/tasks/"
 NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -89,14 +91,16 @@ class ApiClient:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        transport: httpx.AsyncBaseTransport,
         *,
         base_url: str,
         api_key: str,
         limiter: RateLimiter,
         backoff: Backoff | None = None,
+        timeout: httpx.Timeout | None = None,
     ) -> None:
-        self._http = http
+        self._transport = transport
+        self._ext = {"timeout": (timeout or DEFAULT_TIMEOUT).as_dict()}
         self.base_url = httpx.URL(base_url.rstrip("/") + "/")
         self._key = api_key
         self._limiter = limiter
@@ -175,10 +179,17 @@ class ApiClient:
         raise GaveUp(self._gave_up(outcome))
 
     async def _send(self, method: str, url: httpx.URL, body: dict[str, Any] | None) -> _Outcome:
+        """One request straight to the transport: no cookies, redirects or auth flows,
+        which an API client has no use for and which cost CPU on every request."""
         self.requests += 1
         headers = {"Authorization": f"Bearer {self._key}", "Accept": "application/json"}
+        request = httpx.Request(method, url, json=body, headers=headers, extensions=self._ext)
         try:
-            response = await self._http.request(method, url, json=body, headers=headers)
+            response = await self._transport.handle_async_request(request)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
         except httpx.HTTPError as err:
             return _Outcome(error=err)
         return _Outcome(response=response)

@@ -108,12 +108,9 @@ def run_engine(
     reporter = Interrupting(interrupt_after)
 
     async def main() -> tuple[Outcome, Engine]:
-        async with (
-            httpx.AsyncClient(transport=api) as http,
-            httpx.AsyncClient(transport=files) as raw,
-        ):
+        async with api, httpx.AsyncClient(transport=files) as raw:
             client = ApiClient(
-                http, base_url=BASE, api_key=key, limiter=RateLimiter(rate), backoff=backoff
+                api, base_url=BASE, api_key=key, limiter=RateLimiter(rate), backoff=backoff
             )
             engine = Engine(
                 client,

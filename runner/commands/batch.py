@@ -131,25 +131,23 @@ class Clients:
 
 @asynccontextmanager
 async def open_clients(api: Api, rate: float, connections: int) -> AsyncIterator[Clients]:
-    """An API client (key on every request) and a separate downloader without it.
-
-    Requests are short and spread out, so few connections stay open: httpcore
-    looks at every pooled connection for each request it places.
-    """
+    """An API client (key on every request) and a separate downloader without it."""
     limiter = RateLimiter(rate)
-    limits = httpx.Limits(max_connections=16, max_keepalive_connections=2)
     tls = _tls_context()  # one CA bundle load for both clients
     api_transport, files_transport, sandbox = _transports(api, tls)
     async with (
-        httpx.AsyncClient(
-            timeout=API_TIMEOUT, limits=limits, transport=api_transport, verify=tls
-        ) as http,
+        api_transport,
         httpx.AsyncClient(
             timeout=DOWNLOAD_TIMEOUT, follow_redirects=True, transport=files_transport, verify=tls
         ) as raw,
     ):
         client = ApiClient(
-            http, base_url=api.base_url, api_key=api.key, limiter=limiter, backoff=Backoff()
+            api_transport,
+            base_url=api.base_url,
+            api_key=api.key,
+            limiter=limiter,
+            backoff=Backoff(),
+            timeout=API_TIMEOUT,
         )
         yield Clients(client, Downloader(raw), sandbox)
 
@@ -160,7 +158,9 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
-def _transports(api: Api, tls: ssl.SSLContext) -> tuple[Any, Any, Any]:
+def _transports(
+    api: Api, tls: ssl.SSLContext
+) -> tuple[httpx.AsyncBaseTransport, httpx.AsyncBaseTransport | None, Any]:
     if not api.sandbox:
         return LeanTransport(tls), None, None
     try:
