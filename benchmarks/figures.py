@@ -86,12 +86,14 @@ class Timeline:
     ``startup``: process start to the first create. ``refill``: for each task
     after the first ``concurrency``, the time from the moment the runner saw a
     slot free (the matching first final poll, in order) to its create.
-    ``winddown``: the last final poll to the process's exit.
+    ``winddown``: the last final poll to the process's exit. ``in_run``: the first
+    create to the last final poll (compare with the ideal span).
     """
 
     startup: float
     refill_median: float
     winddown: float
+    in_run: float  # first create to last final poll
 
 
 def timeline(
@@ -108,4 +110,5 @@ def timeline(
         startup=origin + tasks[0]["created"] - started_unix,
         refill_median=statistics.median(refills) if refills else float("nan"),
         winddown=started_unix + wall - (origin + last),
+        in_run=last - tasks[0]["created"],
     )

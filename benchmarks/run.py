@@ -57,6 +57,7 @@ def run_scenarios(
 ) -> tuple[list[Figure], dict[str, str]]:
     rows: list[Figure] = []
     loads: dict[str, str] = {}
+    harness.warm_up()
     for name in only:
         loads[name] = harness.load()
         print(f"scenario {name} (load {loads[name]}) ...", file=sys.stderr, flush=True)

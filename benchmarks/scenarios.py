@@ -125,13 +125,24 @@ def span_rows(
     ]
 
 
-def timeline_rows(runner: str, url: str, run: harness.Measured, concurrency: int) -> list[Figure]:
+def timeline_rows(
+    runner: str, url: str, run: harness.Measured, concurrency: int, ideal: float
+) -> list[Figure]:
     """Where the span beyond the ideal goes: start-up, slot refills, wind-down."""
     tl = figures.timeline(harness.record(url), concurrency, run.started_unix, run.wall)
     return [
         Figure("A", runner, "start-up: process start to first create", tl.startup, "s"),
         Figure("A", runner, "refill: slot seen free to next create, median", tl.refill_median, "s"),
         Figure("A", runner, "wind-down: last final poll to exit", tl.winddown, "s"),
+        Figure(
+            "A",
+            runner,
+            "in-run: first create to last final poll",
+            tl.in_run,
+            "s",
+            reference=ideal,
+            note="ratio: against the ideal span",
+        ),
     ]
 
 
@@ -164,7 +175,7 @@ def scenario_a(tasks: int, concurrency: int, download: bool, naive: bool) -> lis
         run = vidbatch_run(manifest, url, "--no-download")
         tf = figures.task_figures(harness.record(url), concurrency)
         rows += span_rows("A", "vidbatch", run, tf)
-        rows += timeline_rows("vidbatch", url, run, concurrency)
+        rows += timeline_rows("vidbatch", url, run, concurrency, tf.ideal)
         rows += fixed_cost(manifest, url, run, tasks)
     if download:
         with (
