@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
-from tqdm import tqdm
-
 FINAL = frozenset({"completed", "failed", "timed_out", "uncertain"})
 QUIET = frozenset({"progress", "submitted", "processing", "summary"})
 
@@ -120,6 +118,8 @@ class BarReporter:
 
     def start(self, total: int) -> None:
         self._total = total
+        from tqdm import tqdm  # only on a terminal: not worth its import time elsewhere
+
         self._bar = tqdm(total=total, file=self._stream, unit="job", dynamic_ncols=True)
 
     def emit(self, event: Event) -> None:
@@ -134,12 +134,18 @@ class BarReporter:
             if self._bar is not None:
                 self._bar.update(1)
         if event.kind not in QUIET and event.kind != "resumed":
-            tqdm.write(event.line(), file=self._stream)
+            self._write(event.line())
         self._refresh()
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+    def _write(self, line: str) -> None:
+        if self._bar is None:
+            self._stream.write(line + "\n")
+        else:
+            self._bar.write(line, file=self._stream)
 
     def _refresh(self) -> None:
         if self._bar is None:

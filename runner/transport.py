@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -48,8 +49,9 @@ class _Connection:
 class LeanTransport(httpx.AsyncBaseTransport):
     """HTTP/1.1 with keep-alive over asyncio streams; bodies read whole."""
 
-    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
-        self._ssl = ssl_context
+    def __init__(self, tls: Callable[[], ssl.SSLContext] | None = None) -> None:
+        self._tls_factory = tls or ssl.create_default_context
+        self._tls: ssl.SSLContext | None = None  # made on the first https connection
         self._idle: dict[Origin, list[_Connection]] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -105,7 +107,10 @@ class LeanTransport(httpx.AsyncBaseTransport):
         self, origin: Origin, request: httpx.Request, timeouts: dict[str, float | None]
     ) -> _Connection:
         scheme, host, port = origin
-        tls = (self._ssl or ssl.create_default_context()) if scheme == "https" else None
+        tls = None
+        if scheme == "https":
+            self._tls = self._tls or self._tls_factory()
+            tls = self._tls
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(host, port, ssl=tls, limit=MAX_HEAD),

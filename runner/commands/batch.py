@@ -8,6 +8,8 @@ reporter; the core modules only ever see typed values.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -125,22 +127,22 @@ class Clients:
     """The API client and the downloader of one command."""
 
     api: ApiClient
-    downloader: Downloader
+    downloader: Downloader | None
     sandbox: Any = None
 
 
 @asynccontextmanager
-async def open_clients(api: Api, rate: float, connections: int) -> AsyncIterator[Clients]:
-    """An API client (key on every request) and a separate downloader without it."""
+async def open_clients(
+    api: Api, rate: float, connections: int, *, download: bool = True
+) -> AsyncIterator[Clients]:
+    """An API client (key on every request) and a separate downloader without it.
+
+    The CA bundle is loaded (once) only when a client needs it: an http base URL
+    run with --no-download never does.
+    """
     limiter = RateLimiter(rate)
-    tls = _tls_context()  # one CA bundle load for both clients
-    api_transport, files_transport, sandbox = _transports(api, tls)
-    async with (
-        api_transport,
-        httpx.AsyncClient(
-            timeout=DOWNLOAD_TIMEOUT, follow_redirects=True, transport=files_transport, verify=tls
-        ) as raw,
-    ):
+    api_transport, files_transport, sandbox = _transports(api)
+    async with api_transport, contextlib.AsyncExitStack() as stack:
         client = ApiClient(
             api_transport,
             base_url=api.base_url,
@@ -149,20 +151,29 @@ async def open_clients(api: Api, rate: float, connections: int) -> AsyncIterator
             backoff=Backoff(),
             timeout=API_TIMEOUT,
         )
-        yield Clients(client, Downloader(raw), sandbox)
+        downloader = None
+        if download:
+            raw = httpx.AsyncClient(
+                timeout=DOWNLOAD_TIMEOUT,
+                follow_redirects=True,
+                transport=files_transport,
+                verify=_tls_context() if files_transport is None else True,
+            )
+            downloader = Downloader(await stack.enter_async_context(raw))
+        yield Clients(client, downloader, sandbox)
 
 
+@functools.cache
 def _tls_context() -> ssl.SSLContext:
+    """The CA bundle, loaded once for the API and the downloads together."""
     import certifi
 
     return ssl.create_default_context(cafile=certifi.where())
 
 
-def _transports(
-    api: Api, tls: ssl.SSLContext
-) -> tuple[httpx.AsyncBaseTransport, httpx.AsyncBaseTransport | None, Any]:
+def _transports(api: Api) -> tuple[httpx.AsyncBaseTransport, httpx.AsyncBaseTransport | None, Any]:
     if not api.sandbox:
-        return LeanTransport(tls), None, None
+        return LeanTransport(_tls_context), None, None
     try:
         from runner.sandbox import Sandbox, SandboxConfig, transport
     except ImportError as err:

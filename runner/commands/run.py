@@ -101,9 +101,8 @@ async def _run(
     if not has_work(targets):
         idle = Engine(None, None, concurrency=concurrency, expect_outputs=download)
         return await execute(idle, targets)
-    async with batch.open_clients(api, rate, concurrency) as clients:
-        downloader = clients.downloader if download else None
-        engine = Engine(clients.api, downloader, concurrency=concurrency, reporter=reporter)
+    async with batch.open_clients(api, rate, concurrency, download=download) as clients:
+        engine = Engine(clients.api, clients.downloader, concurrency=concurrency, reporter=reporter)
         async with anyio.create_task_group() as tg:
             tg.start_soon(_watch_interrupts, engine)
             try:

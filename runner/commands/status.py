@@ -60,7 +60,7 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
 async def _refresh(path: Path, api: batch.Api, keys: list[str], rate: float) -> None:
     store = LockStore.open(path)
     try:
-        async with batch.open_clients(api, rate, 1) as clients:
+        async with batch.open_clients(api, rate, 1, download=False) as clients:
             await refresh_once(store, clients.api, keys)
     finally:
         with anyio.CancelScope(shield=True):
