@@ -110,8 +110,8 @@ class JobWork:
             await self.store.put(self.key, intent_entry(self.job, seed, attempts - 1))
             await self._finish("failed", {"message": f"input changed or unreadable: {err}"})
             return False
-        await self.store.put(self.key, intent_entry(self.job, seed, attempts))
         try:
+            await self.store.put(self.key, intent_entry(self.job, seed, attempts))
             created = await self.client.create(body, self._record_created)
         except CreateUncertain as err:
             await self._finish("uncertain", {"message": f"{err}; {UNCERTAIN_MESSAGE}"})
@@ -128,7 +128,9 @@ class JobWork:
             self.stop.stop_submitting(err)
             return False
         except BaseException:
-            await self._revert(previous)  # cancelled between attempts: nothing was sent
+            # Cancelled before a create was sent or between attempts (each send is
+            # shielded and recorded inside its shield): nothing was made.
+            await self._revert(previous)
             raise
         self._started = anyio.current_time()
         self._emit("submitted", task_id=created.task_id, seed=seed, attempt=attempts)
