@@ -32,6 +32,7 @@ from runner.work import JobWork, Stop
 
 ACTED_ON = frozenset({*SENDS, "download"})  # besides "resume", which goes first
 WORK = frozenset({*ACTED_ON, "resume"})
+DRIVEN = frozenset({*SENDS, "resume"})  # what the progress bar counts
 STATUSES = ("completed", "failed", "timed_out", "uncertain", "pending", "processing")
 
 
@@ -100,7 +101,7 @@ class Engine:
     async def run(self, targets: list[Target]) -> Outcome:
         """Work every target's plan; the lockfiles stay open (the caller closes them)."""
         start = anyio.current_time()
-        total = sum(len(t.plan.items) for t in targets)
+        total = sum(1 for t in targets for i in t.plan.items if i.action in DRIVEN)
         self._reporter.start(total)
         with anyio.CancelScope() as scope:
             self._scope = scope

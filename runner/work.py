@@ -83,7 +83,10 @@ class JobWork:
     async def drive(self, resume: bool) -> str:
         """Submit (unless resuming) and follow the task; resubmit failures per retry_failed."""
         resubmits = 0
-        if not resume and not await self.submit():
+        if resume:
+            entry = self.store.entry(self.key) or {}
+            self._emit("resumed", task_id=entry.get("task_id"), status=entry.get("status"))
+        elif not await self.submit():
             return self.status
         while True:
             status = await self.follow()

@@ -135,3 +135,30 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path, served: str) ->
         assert {e["status"] for e in doc["jobs"].values()} == {"completed"}
         record = httpx.get(f"{served}/_sandbox/record").json()
         assert len(record["tasks"]) <= JOBS + len(uncertain)
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_state_exits_130_and_the_next_run_resumes(tmp_path: Path, served: str) -> None:
+    manifest = write_manifest(tmp_path)
+    lock = tmp_path / "crash.lock.json"
+    started = time.time_ns()
+    run = start_run(manifest, served)
+    wait_for_work(run, lock, started)
+    time.sleep(0.3)
+    run.send_signal(signal.SIGINT)
+    assert run.wait(timeout=30) == 130
+    doc = validate_lockfile(lock)
+    assert not lock.with_name(lock.name + ".journal").exists()
+    assert doc["jobs"]
+    for entry in doc["jobs"].values():
+        assert entry["task_id"], entry  # every create sent was answered and recorded
+        assert entry["status"] in ("pending", "processing", "completed")
+    before = {key: entry["task_id"] for key, entry in doc["jobs"].items()}
+
+    again = start_run(manifest, served)
+    assert again.wait(timeout=60) == 0
+    doc = validate_lockfile(lock)
+    assert {e["status"] for e in doc["jobs"].values()} == {"completed"}
+    assert all(doc["jobs"][key]["task_id"] == task for key, task in before.items())
+    record = httpx.get(f"{served}/_sandbox/record").json()
+    assert len(record["tasks"]) == JOBS
