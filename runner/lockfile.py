@@ -11,7 +11,6 @@ opens, when it closes, and whenever it grows past twice the lockfile's size.
 from __future__ import annotations
 
 import contextlib
-import copy
 import fcntl
 import json
 import os
@@ -168,11 +167,13 @@ class LockStore:
         found: dict[str, Any] | None = self.jobs.get(key)
         return found
 
+    # Callers hand over fresh values and never change them afterwards, so the
+    # records (and the entries they build) are not copied.
+
     async def put(self, key: str, entry: Mapping[str, Any]) -> None:
-        await self._append([{"job": key, "put": copy.deepcopy(dict(entry))}])
+        await self._append([{"job": key, "put": dict(entry)}])
 
     async def update(self, key: str, **fields: Any) -> None:
-        # Callers pass fresh values (never ones they change later): no copy needed.
         await self._append([{"job": key, "set": fields}])
 
     def note(self, key: str, **fields: Any) -> None:

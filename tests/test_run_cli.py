@@ -237,3 +237,11 @@ def test_status_refresh_polls_tasks_in_flight(tmp_path: Path, cli: Cli, served: 
     assert validate_lockfile(lock)["jobs"]["shot0"]["outputs"][0]["path"] is None
     assert cli("run", str(manifest)) == 0  # downloads what the refresh found
     assert served.counters.tasks_made == 1
+
+
+def test_only_matching_nothing_is_an_error(tmp_path: Path, cli: Cli) -> None:
+    manifest = write_manifest(tmp_path)
+    assert cli("plan", str(manifest), "--only", "shto*") == 2
+    assert "--only shto*: no job key matches" in cli.err
+    assert cli("run", str(manifest), "--sandbox", "--only", "nope") == 2
+    assert not (tmp_path / "shots.lock.json.lock").exists()

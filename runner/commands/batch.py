@@ -25,6 +25,7 @@ from runner.download import Downloader
 from runner.engine import Outcome
 from runner.errors import ConfigError, UsageError
 from runner.manifest import parse_duration
+from runner.plan import Plan
 from runner.progress import BarReporter, JsonReporter, LogReporter, Reporter
 from runner.ratelimit import RateLimiter
 from runner.transport import LeanTransport
@@ -75,6 +76,13 @@ def add_only_arg(parser: argparse.ArgumentParser) -> None:
         metavar="GLOB",
         help="only job keys matching GLOB (repeatable)",
     )
+
+
+def check_only(only: list[str], plans: list[Plan]) -> None:
+    """An --only that selects no job at all is a typo, not a request to do nothing."""
+    if only and not any(item.action != "remove" for plan in plans for item in plan.items):
+        patterns = " ".join(only)
+        raise UsageError(f"--only {patterns}: no job key matches (see `vidbatch plan`)")
 
 
 def lockfile_option(ns: argparse.Namespace) -> Path | None:

@@ -62,6 +62,7 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
     for manifest in manifests:
         path = lock_path_for(manifest, lock_option)
         plans.append(make_plan(manifest, path, lockfile.read(path), options))
+    batch.check_only(ns.only, plans)
     if ns.json:
         body = {"plans": [p.as_json() for p in plans], "sends": any(p.sends for p in plans)}
         ctx.stdout.write(json.dumps(body, indent=2, sort_keys=True) + "\n")

@@ -20,7 +20,7 @@ from runner.cli import Context
 from runner.commands import batch
 from runner.commands.common import add_manifest_args, load_manifests
 from runner.engine import Engine, Outcome, Target, has_work, summary_event
-from runner.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from runner.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from runner.plan import SENDS, PlanOptions
 from runner.progress import Reporter
 from runner.session import Overrides, execute, open_targets, shared_limits
@@ -74,6 +74,12 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
     )
     overrides = Overrides(ns.concurrency, ns.rate, ns.timeout)
     targets = open_targets(manifests, options, overrides, lockfile)
+    try:
+        batch.check_only(ns.only, [t.plan for t in targets])
+    except UsageError:
+        for target in targets:
+            target.store.release()
+        raise
     if api.sandbox:
         for target in targets:
             target.settings = _sandbox_time(target.settings)
