@@ -113,15 +113,16 @@ def _item(job: Job, entry: Any, folder: Path, options: PlanOptions) -> PlanItem:
     if not isinstance(entry, dict):
         return PlanItem(job.key, "submit", "new", job=job)
     status = "uncertain" if is_orphan(entry) else entry.get("status")
+    if entry.get("fingerprint") != job.fingerprint:
+        # A changed request is a new job, even after an uncertain create of the old one.
+        changed = changed_fields(entry.get("request", {}), job.locked_request(entry.get("seed")))
+        reason = "changed: " + (", ".join(changed) or "fingerprint")
+        return PlanItem(job.key, "rerun", reason, tuple(changed), job=job)
     if status == "uncertain":
         if options.resubmit_uncertain:
             return PlanItem(job.key, "rerun", "uncertain (--resubmit-uncertain)", job=job)
         reason = "uncertain: the create may have made a task; --resubmit-uncertain sends it again"
         return PlanItem(job.key, "blocked", reason, job=job)
-    if entry.get("fingerprint") != job.fingerprint:
-        changed = changed_fields(entry.get("request", {}), job.locked_request(entry.get("seed")))
-        reason = "changed: " + (", ".join(changed) or "fingerprint")
-        return PlanItem(job.key, "rerun", reason, tuple(changed), job=job)
     if options.force:
         return PlanItem(job.key, "rerun", "forced (--force)", job=job)
     if status == "failed":
