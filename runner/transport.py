@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import anyio
 import httpx
 
 MAX_HEAD = 64 * 1024
@@ -62,15 +63,17 @@ class LeanTransport(httpx.AsyncBaseTransport):
         body = await request.aread()
         try:
             conn.writer.write(_head(request, len(body)) + body)
-            await asyncio.wait_for(conn.writer.drain(), timeouts.get("write"))
-        except (OSError, asyncio.TimeoutError) as err:
+            if conn.writer.transport.get_write_buffer_size():
+                with anyio.fail_after(timeouts.get("write")):
+                    await conn.writer.drain()
+        except (OSError, TimeoutError, asyncio.TimeoutError) as err:
             conn.close()
             message = f"could not send the request ({_name(err)})"
             raise httpx.WriteError(message, request=request) from None
         try:
-            status, headers, content, keep = await asyncio.wait_for(
-                _read_response(conn.reader, request.method), timeouts.get("read")
-            )
+            # A cancel scope, not wait_for: no extra task per request.
+            with anyio.fail_after(timeouts.get("read")):
+                status, headers, content, keep = await _read_response(conn.reader, request.method)
         except BaseException as err:
             conn.close()
             raise _read_failure(err, request) from None
@@ -205,7 +208,7 @@ def _read_failure(err: BaseException, request: httpx.Request) -> BaseException:
     """The httpx error for a request that was sent and got no (complete) answer."""
     if isinstance(err, asyncio.CancelledError):
         return err
-    if isinstance(err, asyncio.TimeoutError):
+    if isinstance(err, (TimeoutError, asyncio.TimeoutError)):
         return httpx.ReadTimeout("no answer in time", request=request)
     if isinstance(err, asyncio.IncompleteReadError) and not err.partial:
         message = "Server disconnected without sending a response."
