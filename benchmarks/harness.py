@@ -34,6 +34,7 @@ class Measured:
     started_unix: float
     wall: float
     cpu: float
+    sys_cpu: float
     peak_mb: float
     stdout: str
     stderr: str
@@ -58,6 +59,7 @@ def measure(argv: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None
         started_unix=started_unix,
         wall=wall,
         cpu=usage.ru_utime + usage.ru_stime,
+        sys_cpu=usage.ru_stime,
         peak_mb=usage.ru_maxrss / 1024,
         stdout=stdout,
         stderr=stderr,
