@@ -110,8 +110,10 @@ class JobWork:
         try:
             body = self.job.body(seed)
         except (ChangedInputError, OSError) as err:
-            await self.store.put(self.key, intent_entry(self.job, seed, attempts - 1))
-            await self._finish("failed", {"message": f"input changed or unreadable: {err}"})
+            error = {"message": f"a local input changed or is unreadable: {err}"}
+            failed = {"status": "failed", "error": error, "finished_at": utc_now()}
+            await self.store.put(self.key, intent_entry(self.job, seed, attempts - 1) | failed)
+            self._emit("failed", message=error["message"])
             return False
         try:
             await self.store.put(self.key, intent_entry(self.job, seed, attempts))

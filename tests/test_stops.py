@@ -100,3 +100,21 @@ def test_only_and_force(tmp_path: Path) -> None:
     doc = validate_lockfile(manifest.default_lockfile())
     assert doc["jobs"]["job1"]["attempts"] == 2 and doc["jobs"]["job0"]["attempts"] == 1
     assert sandbox.counters.tasks_made == 3
+
+
+def test_a_local_input_changed_since_validation_fails_the_job(tmp_path: Path) -> None:
+    from runner.job import LocalFile
+    from tests.factory import make_job
+
+    image = tmp_path / "in.png"
+    image.write_bytes(b"\x89PNG one")
+    local = LocalFile("in.png", image, "0" * 64, "image/png", 8)  # sha256 no longer matches
+    job = make_job("pic", 0, operation="image-to-video", image_url=local)
+    manifest = make_manifest(tmp_path, run=settings(), jobs=(job,))
+    sandbox = sandbox_for(task_seconds=QUICK)
+    result = run_engine([manifest], sandbox)
+    entry = validate_lockfile(manifest.default_lockfile())["jobs"]["pic"]
+    assert entry["status"] == "failed" and entry["task_id"] is None
+    assert "changed or is unreadable" in entry["error"]["message"]
+    assert entry["request"]["image_url"] == {"path": "in.png", "sha256": "0" * 64}
+    assert sandbox.counters.creates == 0 and result.outcome.counts == {"failed": 1}
