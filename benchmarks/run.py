@@ -22,9 +22,10 @@ B  The sandbox enforces R = 20 requests/s; many tasks so that the rate binds.
    Share of R used (accepted requests per second from the first create to the
    last poll, over R) and 429s per 1,000 requests; once with --rate R, once
    with --rate 2R (a rate set above the account's limit).
-C  5,000 jobs, --no-download, traced by strace (-f -y, write calls only): bytes
-   written to the lockfile, its journal and their temp files, over the final
-   lockfile's size. Without strace the scenario says so and is not measured.
+C  5,000 jobs of 0.5-1.5 s, 200 in flight, --no-download. Once plain: CPU per
+   job with start-up amortised. Once traced by strace (-f -y, write calls only):
+   bytes written to the lockfile, its journal and their temp files, over the
+   final lockfile's size. Without strace that half says so and is not measured.
 D  ``vidbatch validate`` and ``vidbatch plan`` (no lockfile) of a manifest that
    expands to 100,000 jobs (benchmarks/validate_scale.py's manifest).
 
