@@ -29,13 +29,14 @@ from urllib.parse import quote
 import anyio
 import httpx
 
-from runner import responses
+from runner import __version__, responses
 from runner.errors import ApiStopped
 from runner.ratelimit import RateLimiter
 from runner.responses import Created, TaskState, api_error, retry_after
 
 DEFAULT_BASE_URL = "https://api.lemondata.cc"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+USER_AGENT = f"vidbatch/{__version__}"
 CREATE_PATH = "/v1/videos/generations"
 TASK_PATH = "/v1/tasks/"
 NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -182,7 +183,11 @@ class ApiClient:
         """One request straight to the transport: no cookies, redirects or auth flows,
         which an API client has no use for and which cost CPU on every request."""
         self.requests += 1
-        headers = {"Authorization": f"Bearer {self._key}", "Accept": "application/json"}
+        headers = {
+            "Authorization": f"Bearer {self._key}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
         request = httpx.Request(method, url, json=body, headers=headers, extensions=self._ext)
         try:
             response = await self._transport.handle_async_request(request)
