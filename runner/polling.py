@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 GROWTH = 1.5
 SHORT = 0.8  # with one reading, aim this far towards the predicted end
-PAST = 1.04  # with two, this far past it (progress is rounded down)
+PAST = 1.02  # with two, this far past it (progress is rounded down)
 MIN_DELAY = 0.05  # seconds
 
 
@@ -57,8 +57,8 @@ class PollPlan:
     def _aim(self, now: float, progress: int) -> float:
         if len(self._readings) >= 2:
             (t0, p0), (t1, p1) = self._readings[0], self._readings[-1]
-            remaining = (100 - p1) * (t1 - t0) / (p1 - p0)
-            delay = remaining * PAST + MIN_DELAY / 2
+            remaining = (100 - p1 - 0.5) * (t1 - t0) / (p1 - p0)  # p1 is rounded down
+            delay = remaining * PAST + MIN_DELAY / 5
         else:
             started = (self._quiet_since + now) / 2
             remaining = (now - started) * (100 - progress) / progress

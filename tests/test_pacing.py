@@ -100,7 +100,7 @@ def test_poll_plan_aims_just_past_the_predicted_end() -> None:
     hop = plan.next(0.5, 20)  # one reading: a short hop, at most as long as it ran
     assert 0.05 <= hop <= 0.5 * 1.02
     end = plan.next(1.0, 40)  # two readings: 40% per second from here
-    assert end == pytest.approx(1.5 * 1.04 + 0.025, rel=0.03)
+    assert end == pytest.approx(59.5 / 40 * 1.02 + 0.01, rel=0.03)
 
 
 def test_poll_plan_never_waits_past_the_maximum() -> None:
