@@ -68,7 +68,10 @@ class RateLimiter:
         """
         if self._started is None:
             self._started = self._clock()
-        if self._rate is None and self._paused_until <= self._clock():
+        now = self._clock()
+        interval = 0.0 if self._rate is None else 1.0 / self._rate
+        if not self._gate.locked() and max(self._paused_until, self._last + interval) <= now:
+            self._last = max(self._last + interval, now - interval)  # no one waits: go
             self.acquired += 1
             return
         async with self._gate:
