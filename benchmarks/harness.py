@@ -165,7 +165,6 @@ def machine() -> dict[str, str]:
         "python": sys.version.split()[0],
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "kernel": os.uname().release,
-        "code": git_state(),
     }
 
 

@@ -60,8 +60,8 @@ def run_scenarios(
     loads: dict[str, str] = {}
     harness.warm_up()
     for name in only:
-        loads[name] = harness.load()
-        print(f"scenario {name} (load {loads[name]}) ...", file=sys.stderr, flush=True)
+        loads[name] = f"load {harness.load()}, code {harness.git_state()}"
+        print(f"scenario {name} ({loads[name]}) ...", file=sys.stderr, flush=True)
         start = time.perf_counter()
         try:
             done = _one(name, sizes[name])
@@ -126,8 +126,8 @@ def report(rows: list[Figure], loads: dict[str, str], quick: bool) -> str:
         "for what each scenario does and how each figure is measured).",
         "",
         *(f"- {key}: {value}" for key, value in machine.items()),
-        "- load average (1/5/15 min) when each scenario started: "
-        + "; ".join(f"{name} {load}" for name, load in loads.items()),
+        "- load average (1/5/15 min) and code when each scenario started:",
+        *(f"  - {name}: {state}" for name, state in loads.items()),
         "",
         "Ratio is value / ideal (span), or value / floor (the rest); the floor is the "
         "bound on that ratio from issue 5.",

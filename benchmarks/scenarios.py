@@ -322,11 +322,11 @@ def _bytes_written(tasks: int, concurrency: int) -> list[Figure]:
         Figure(
             "C",
             "vidbatch",
-            f"bytes written / final lockfile ({tasks} jobs)",
-            family,
-            "",
+            f"bytes written to lockfile+journal ({tasks} jobs)",
+            family / 1e6,
+            "MB",
             10.0,
-            final,
+            final / 1e6,
             note=f"final lockfile {final / 1e6:.2f} MB; {detail}",
         ),
     ]
