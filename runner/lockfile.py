@@ -153,6 +153,7 @@ class LockStore:
             store._save(store._snapshot())
             journal_path(path).unlink(missing_ok=True)
             store.journal = journal.Journal(journal_path(path), store._apply)
+            fsync_dir(path.parent)  # the new journal's name survives a power cut too
         except BaseException:
             _release_mutex(path, mutex_fd)
             raise
