@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +111,8 @@ async def _run(
     async with batch.open_clients(api, rate, concurrency, download=download) as clients:
         engine = Engine(clients.api, clients.downloader, concurrency=concurrency, reporter=reporter)
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_watch_interrupts, engine)
+            if threading.current_thread() is threading.main_thread():  # signals need it
+                tg.start_soon(_watch_interrupts, engine)
             try:
                 return await execute(engine, targets)
             finally:
