@@ -36,7 +36,7 @@ class TaskFigures:
     notice_median: float
     notice_p90: float
     unnoticed: int
-    requests: int
+    requests: int  # API requests (creates, polls, ...), not output downloads
     rate_limited: int
     window: float  # first create to last final poll, seconds
 
@@ -66,7 +66,7 @@ def task_figures(record: dict[str, Any], concurrency: int) -> TaskFigures:
         notice_median=statistics.median(delays) if delays else float("nan"),
         notice_p90=_quantile(delays, 0.9),
         unnoticed=len(tasks) - len(seen),
-        requests=int(counters["requests"]),
+        requests=int(counters["requests"]) - int(counters.get("file_requests", 0)),
         rate_limited=int(counters["rate_limited"]),
         window=last - tasks[0]["created"],
     )

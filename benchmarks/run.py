@@ -100,7 +100,9 @@ def _bound(row: Figure) -> str:
     if row.floor is None:
         return ""
     sign = ">=" if row.higher_is_better else "<="
-    return f"{sign} {row.floor:g}"
+    if row.per:
+        return f"{sign} {row.floor:g} x {row.per}"
+    return f"{sign} {row.floor * row.reference:g} {row.unit}".rstrip()
 
 
 def table(rows: list[Figure]) -> list[str]:
@@ -114,6 +116,21 @@ def table(rows: list[Figure]) -> list[str]:
             f"| {r.scenario} | {r.runner} | {r.name} | {_number(r.value, r.unit)} | {ratio} "
             f"| {_bound(r)} | {r.verdict} | {r.note} |"
         )
+    return lines
+
+
+def summary(rows: list[Figure]) -> list[str]:
+    """One line per floor the runner (not the naive baseline) is held to."""
+    lines = []
+    for r in rows:
+        if r.floor is None or not r.runner.startswith("vidbatch"):
+            continue
+        lines.append(
+            f"- **{r.verdict}** {r.scenario}, {r.runner}: {r.name} = {_number(r.value, r.unit)}"
+            f" (ratio {r.ratio:.3f}, floor {_bound(r)})"
+        )
+    failed = [r for r in rows if r.name == "scenario failed"]
+    lines += [f"- **FAILED** scenario {r.scenario}: {r.note}" for r in failed]
     return lines
 
 
@@ -131,6 +148,12 @@ def report(rows: list[Figure], loads: dict[str, str], quick: bool) -> str:
         "",
         "Ratio is value / ideal (span), or value / floor (the rest); the floor is the "
         "bound on that ratio from issue 5.",
+        "",
+        "## Floors",
+        "",
+        *summary(rows),
+        "",
+        "## Every figure",
         "",
         *table(rows),
         "",

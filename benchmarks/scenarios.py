@@ -34,6 +34,7 @@ class Figure:
     reference: float = 1.0  # what value is divided by (the ideal, or the floor)
     higher_is_better: bool = False
     note: str = ""
+    per: str = ""  # what the floor is a multiple of, when not the figure's own unit
 
     @property
     def ratio(self) -> float:
@@ -102,6 +103,7 @@ def span_rows(
             1.10,
             tf.ideal,
             note=f"ideal {tf.ideal:.2f} s",
+            per="ideal",
         ),
         Figure(scenario, runner, "polls per task", tf.polls_per_task, "", 1.0, 4.0),
         Figure(
@@ -327,6 +329,7 @@ def _bytes_written(tasks: int, concurrency: int) -> list[Figure]:
             "MB",
             10.0,
             final / 1e6,
+            per="final lockfile",
             note=f"final lockfile {final / 1e6:.2f} MB; {detail}",
         ),
     ]
