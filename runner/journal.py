@@ -103,15 +103,19 @@ class Journal:
 
     async def append(self, records: Iterable[Record]) -> None:
         """Queue ``records`` and return once they are on disk."""
+        self.queue(records)
+        target = self._queued
+        async with self._lock:
+            if self._durable < target:
+                await self._flush_locked()
+
+    def queue(self, records: Iterable[Record]) -> None:
+        """Queue ``records``: they reach disk with the next append, flush or checkpoint."""
         for record in records:
             self._buffer.append(encode(record))
             self._queued += 1
             if self._on_record is not None:
                 self._on_record(record)
-        target = self._queued
-        async with self._lock:
-            if self._durable < target:
-                await self._flush_locked()
 
     async def flush(self) -> None:
         """Write out anything queued."""
@@ -135,6 +139,11 @@ class Journal:
             self.size = 0
 
     def close(self) -> None:
+        """Write out anything still queued, and close the file."""
+        if self._buffer:
+            data = b"".join(self._buffer)
+            self._buffer.clear()
+            self._write(data)
         os.close(self._fd)
 
     async def _flush_locked(self) -> None:

@@ -177,6 +177,12 @@ class LockStore:
     async def update(self, key: str, **fields: Any) -> None:
         await self._append([{"job": key, "set": fields}])
 
+    def update_soon(self, key: str, **fields: Any) -> None:
+        """Journal a change without waiting for the disk: for changes a crash may
+        lose safely (the next run polls the task again, or fetches the file again).
+        It is written with the next durable change, or when the store compacts."""
+        self.journal.queue([{"job": key, "set": fields}])
+
     def note(self, key: str, **fields: Any) -> None:
         """Change fields in memory only; they reach disk with the next compaction."""
         entry = self.entry(key)

@@ -198,7 +198,8 @@ class JobWork:
                 continue
             relative = _relative(fetched.path, folder)
             outputs[index].update(path=relative, sha256=fetched.sha256, bytes=fetched.bytes)
-            await self.store.update(self.key, outputs=[dict(o) for o in outputs])
+            # Not waited for: were it lost, the next run would fetch the file again.
+            self.store.update_soon(self.key, outputs=[dict(o) for o in outputs])
             self._emit("downloaded", path=relative, bytes=fetched.bytes, index=index)
 
     async def _fetch(self, outputs: list[dict[str, Any]], index: int, dest: Path) -> Fetched | None:
@@ -248,7 +249,8 @@ class JobWork:
 
     async def _complete(self, state: TaskState) -> None:
         outputs = [output_entry(video) for video in state.videos]
-        await self.store.update(
+        # Not waited for: were it lost, the next run would poll the task again.
+        self.store.update_soon(
             self.key, status="completed", finished_at=utc_now(), outputs=outputs, error=None
         )
         self._emit("completed", outputs=len(outputs))

@@ -86,3 +86,19 @@ def test_checkpoint_saves_snapshot_then_empties(tmp_path: Path) -> None:
     anyio.run(main)
     assert saved == [b"snapshot"]
     assert journal.parse(path.read_bytes(), "x") == [{"job": "b", "put": {}}]
+
+
+def test_queued_records_go_out_with_the_next_append_or_on_close(tmp_path: Path) -> None:
+    path = tmp_path / "x.journal"
+
+    async def main() -> None:
+        opened = journal.Journal(path)
+        opened.queue([{"job": "a", "put": {}}])
+        assert path.read_bytes() == b""
+        await opened.append([{"job": "b", "put": {}}])
+        assert [r["job"] for r in journal.parse(path.read_bytes(), "x")] == ["a", "b"]
+        opened.queue([{"job": "c", "put": {}}])
+        opened.close()
+
+    anyio.run(main)
+    assert [r["job"] for r in journal.parse(path.read_bytes(), "x")] == ["a", "b", "c"]
