@@ -45,8 +45,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness
-import scenarios
-from scenarios import Figure
+import rate
+import scale
+import span
+from rows import Figure
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 FULL = {"A": (240, 60), "B": (400, 100, 20.0), "C": (5000, 200), "D": (100_000,)}
@@ -77,16 +79,14 @@ def run_scenarios(
 
 def _one(name: str, size: tuple[float, ...]) -> list[Figure]:
     if name == "A":
-        tasks, concurrency = int(size[0]), int(size[1])
-        return scenarios.scenario_a(tasks, concurrency, download=True, naive=True)
+        return span.scenario_a(int(size[0]), int(size[1]))
     if name == "B":
         tasks, concurrency, limit = int(size[0]), int(size[1]), size[2]
-        return scenarios.scenario_b(tasks, concurrency, limit, limit) + scenarios.scenario_b(
-            tasks, concurrency, limit, 2 * limit
-        )
+        at_limit = rate.scenario_b(tasks, concurrency, limit, limit)
+        return at_limit + rate.scenario_b(tasks, concurrency, limit, 2 * limit)
     if name == "C":
-        return scenarios.scenario_c(int(size[0]), int(size[1]))
-    return scenarios.scenario_d(int(size[0]))
+        return scale.scenario_c(int(size[0]), int(size[1]))
+    return scale.scenario_d(int(size[0]))
 
 
 def _number(value: float, unit: str) -> str:
