@@ -30,7 +30,16 @@ D  ``vidbatch validate`` and ``vidbatch plan`` (no lockfile) of a manifest that
    expands to 100,000 jobs (benchmarks/validate_scale.py's manifest).
 
 Every figure is printed as a ratio against its ideal or floor (issue 5) with
-PASS or MISS. The machine is shared: each scenario notes the load average it
+PASS or MISS; the exit status is 1 when any floor is missed.
+
+BENCH_PYTHONPATH=/copy puts another copy of the package (/copy/runner/) first on
+the path of every process started: a what-if measurement of a patched runner
+without touching the tree.
+
+Modules: harness (processes, wait4, the served sandbox), workload (manifest,
+measured run), span (A), rate (B), scale (C, D), figures (the ideal span and
+timings from the sandbox record), writes (strace log), rows (result rows),
+naive (the baseline). The machine is shared: each scenario notes the load average it
 started under.
 """
 
