@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from runner.job import RunSettings
@@ -94,3 +96,37 @@ def test_polls_go_to_the_returned_poll_url(tmp_path: Path, style: str, path: str
     assert set(result.poll_urls()) == expected
     if style == "none":
         assert all(e["poll_url"] is None for e in doc["jobs"].values())
+
+
+class ForeignPollUrl(httpx.AsyncBaseTransport):
+    """Rewrites each create's poll_url to another host, as a hostile answer might."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method != "POST":
+            return response
+        body = json.loads(await response.aread())
+        body["poll_url"] = f"http://evil.example/v1/tasks/{body['id']}"
+        return httpx.Response(response.status_code, json=body)
+
+
+def test_a_poll_url_on_another_host_is_never_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tests.engine_support as support
+
+    real = support.transport
+    monkeypatch.setattr(support, "transport", lambda sandbox: ForeignPollUrl(real(sandbox)))
+    manifest = make_manifest(tmp_path, 2, run=RUN)
+    result = run_engine([manifest], sandbox_for(task_seconds=QUICK))
+    doc = validate_lockfile(manifest.default_lockfile())
+    assert {e["status"] for e in doc["jobs"].values()} == {"completed"}
+    assert all(e["poll_url"].startswith("http://evil.example/") for e in doc["jobs"].values())
+    expected = {f"{BASE}/v1/tasks/{e['task_id']}" for e in doc["jobs"].values()}
+    assert set(result.poll_urls()) == expected
+    assert all("evil" not in s.url for s in result.api.seen + result.files.seen)
+    warnings = [e for e in result.reporter.events if e.kind == "warning"]
+    assert len(warnings) == 2 and "another host" in warnings[0].data["message"]

@@ -245,3 +245,18 @@ def test_only_matching_nothing_is_an_error(tmp_path: Path, cli: Cli) -> None:
     assert "--only shto*: no job key matches" in cli.err
     assert cli("run", str(manifest), "--sandbox", "--only", "nope") == 2
     assert not (tmp_path / "shots.lock.json.lock").exists()
+
+
+def test_download_refreshes_expired_urls(tmp_path: Path, cli: Cli) -> None:
+    sandbox = Sandbox(SandboxConfig(task_seconds=(0.05, 0.1), url_ttl=1))
+    manifest = write_manifest(tmp_path, 2)
+    cli.environ["LEMONDATA_API_KEY"] = KEY
+    with background(sandbox) as url:
+        cli.environ["LEMONDATA_BASE_URL"] = url
+        assert cli("run", str(manifest), "--no-download") == 0, cli.err
+        time.sleep(2.1)  # URLs expire at the next whole second after their ttl
+        polls = sandbox.counters.polls
+        assert cli("download", str(manifest)) == 0, cli.err
+    assert sandbox.counters.statuses["403"] == 2
+    assert sandbox.counters.polls == polls + 2  # one refresh per job
+    assert cli("verify", str(manifest)) == 0
