@@ -41,6 +41,7 @@ class Context:
     """What a command may know of the outside world, handed in by ``main``."""
 
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    stdin: TextIO = field(default_factory=lambda: sys.stdin)
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
     stdin_is_tty: bool = False

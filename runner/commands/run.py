@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import signal
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -135,7 +134,7 @@ def _confirmed(targets: list[Target], ns: argparse.Namespace, ctx: Context) -> b
         return True
     ctx.stderr.write(f"vidbatch: submit {sends} jobs (each may be billed)? [y/N] ")
     ctx.stderr.flush()
-    answer = sys.stdin.readline()
+    answer = ctx.stdin.readline()
     return answer.strip().lower() in ("y", "yes")
 
 
