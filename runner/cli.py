@@ -22,18 +22,21 @@ from typing import TextIO
 from runner import __version__
 from runner.errors import EXIT_INTERRUPTED, EXIT_USAGE, ManifestError, VidbatchError
 
-COMMANDS = (
-    "validate",
-    "plan",
-    "run",
-    "status",
-    "download",
-    "verify",
-    "report",
-    "models",
-    "schema",
-    "sandbox",
-)
+# Each command's one-line help, so that ``--help`` lists every command while a
+# run imports only the module of the command it runs (tests hold these equal
+# to what each module registers).
+COMMANDS = {
+    "validate": "validate manifests; print diagnostics (exit 0 or 2)",
+    "plan": "show what a run would submit, rerun, resume, skip or remove",
+    "run": "submit, poll and download every job; keep the lockfile",
+    "status": "show each job's state from the lockfile",
+    "download": "fetch outputs missing on disk",
+    "verify": "check every output on disk against its sha256",
+    "report": "write an HTML page with every job, its video, prompt, model, seed and status",
+    "models": "show the model matrix (model by operation); --refresh reads the live list",
+    "schema": "print a JSON Schema (manifest, request or lockfile)",
+    "sandbox": "serve the embedded LemonData-compatible sandbox on loopback",
+}
 
 
 @dataclass
@@ -62,17 +65,31 @@ class _ArgError(Exception):
     pass
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``command`` (a name, or "" for none) only that command's
+    module is imported, and the others are listed by their help alone."""
     parser = _Parser(
         prog="vidbatch",
         description="Declarative batch runner for asynchronous video-generation APIs.",
     )
     parser.add_argument("--version", action="version", version=f"vidbatch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMANDS:
-        if importlib.util.find_spec(f"runner.commands.{name}") is not None:
+    for name, help_text in COMMANDS.items():
+        if importlib.util.find_spec(f"runner.commands.{name}") is None:
+            continue
+        if command is None or name == command:
             importlib.import_module(f"runner.commands.{name}").register(sub)
+        else:
+            sub.add_parser(name, help=help_text)
     return parser
+
+
+def _command_in(args: list[str]) -> str:
+    """The command ``args`` name: the first word that is not an option ("" if none)."""
+    for arg in args:
+        if not arg.startswith("-"):
+            return arg
+    return ""
 
 
 def main(argv: list[str] | None = None, ctx: Context | None = None) -> int:
@@ -81,14 +98,14 @@ def main(argv: list[str] | None = None, ctx: Context | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:
         with contextlib.redirect_stdout(ctx.stdout):  # --help and --version
-            ns = build_parser().parse_args(args)
+            ns = build_parser(_command_in(args)).parse_args(args)
     except _ArgError as err:
         print(err, file=ctx.stderr)
         return EXIT_USAGE
     except SystemExit as stop:  # --help and --version print and stop
         return stop.code if isinstance(stop.code, int) else 0
     if ns.command is None:
-        build_parser().print_help(ctx.stdout)
+        build_parser("").print_help(ctx.stdout)
         return EXIT_USAGE
     try:
         code: int = ns.func(ns, ctx)
@@ -108,3 +125,17 @@ def main(argv: list[str] | None = None, ctx: Context | None = None) -> int:
         print("vidbatch: internal error (a bug; please report it):", file=ctx.stderr)
         traceback.print_exc(file=ctx.stderr)
         return 70
+
+
+def console() -> None:
+    """The console entry point: ``main``, then exit at once.
+
+    Every lockfile is closed and every report written when ``main`` returns, so
+    the interpreter's finalisation (tens of milliseconds of freeing objects) is
+    skipped. Only for a process of its own: tests call ``main``.
+    """
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)

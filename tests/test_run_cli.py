@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import io
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +15,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from runner import cli as cli_module
 from runner.cli import Context, main
 from runner.lockfile import LockStore
 from runner.sandbox import Sandbox, SandboxConfig, background
@@ -260,3 +265,29 @@ def test_download_refreshes_expired_urls(tmp_path: Path, cli: Cli) -> None:
     assert sandbox.counters.statuses["403"] == 2
     assert sandbox.counters.polls == polls + 2  # one refresh per job
     assert cli("verify", str(manifest)) == 0
+
+
+def test_help_lists_every_command_as_each_module_registers_it() -> None:
+
+    for name, help_text in cli_module.COMMANDS.items():
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(f"runner.commands.{name}").register(sub)
+        assert [action.help for action in sub._choices_actions] == [help_text]
+    out = io.StringIO()
+    assert main(["--help"], Context(stdout=out)) == 0
+    for name, help_text in cli_module.COMMANDS.items():
+        assert f"    {name}" in out.getvalue()
+        assert " ".join(help_text.split()[:3]) in " ".join(out.getvalue().split())
+
+
+def test_console_entry_point_exits_with_mains_code(tmp_path: Path) -> None:
+
+    version = subprocess.run(
+        [sys.executable, "-m", "runner", "--version"], capture_output=True, text=True, check=False
+    )
+    assert (version.returncode, version.stdout.startswith("vidbatch ")) == (0, True)
+    usage = subprocess.run(
+        [sys.executable, "-m", "runner", "run"], capture_output=True, text=True, check=False
+    )
+    assert usage.returncode == 2
+    assert "the following arguments are required" in usage.stderr
