@@ -27,7 +27,7 @@ MIN_DELAY = 0.05  # seconds
 
 @dataclass
 class PollPlan:
-    """Delays between polls of one task; ``submitted`` is the event-loop time of the create."""
+    """Delays between polls of one task; ``submitted`` is the monotonic time of the create."""
 
     initial: float
     maximum: float

@@ -10,6 +10,7 @@ limit settles just under it instead of hitting it again and again.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
@@ -38,7 +39,7 @@ class RateLimiter:
         self,
         rate: float | None,
         *,
-        clock: Clock = anyio.current_time,
+        clock: Clock = time.monotonic,  # the event loop's clock, without a lookup
         sleep: Sleep = anyio.sleep,
     ) -> None:
         self._configured = rate if rate and rate > 0 else None

@@ -137,7 +137,7 @@ class JobWork:
             # shielded and recorded inside its shield): nothing was made.
             await self._revert(previous)
             raise
-        self._started = anyio.current_time()
+        self._started = time.monotonic()
         self._emit("submitted", task_id=created.task_id, seed=seed, attempt=attempts)
         return True
 
@@ -156,10 +156,10 @@ class JobWork:
 
     async def _follow(self, task_id: str, poll_url: str | None, schedule: PollPlan) -> str:
         entry = self.store.entry(self.key) or {}
-        deadline = anyio.current_time() + self.settings.timeout
+        deadline = time.monotonic() + self.settings.timeout
         delay, status, progress = schedule.first(), str(entry.get("status")), None
         while True:
-            now = anyio.current_time()
+            now = time.monotonic()
             if now >= deadline:
                 limit = f"{self.settings.timeout:g}s"
                 message = f"no final status within {limit}; the next run resumes polling"
@@ -168,7 +168,7 @@ class JobWork:
             await anyio.sleep(min(delay, deadline - now))
             state = await self._poll(task_id, poll_url)
             if state is None:
-                delay = schedule.next(anyio.current_time(), None)
+                delay = schedule.next(time.monotonic(), None)
                 continue
             if state.status == "completed" and state.videos:
                 await self._complete(state)
@@ -182,7 +182,7 @@ class JobWork:
             if state.progress is not None and state.progress != progress:
                 progress = state.progress
                 self._emit("progress", progress=progress)
-            delay = schedule.next(anyio.current_time(), state.progress)
+            delay = schedule.next(time.monotonic(), state.progress)
 
     async def download(self) -> None:
         """Fetch every output of a completed job that is not on disk yet."""
@@ -292,8 +292,8 @@ def _relative(path: Path, folder: Path) -> str:
 
 
 def _started_at(stamp: Any) -> float:
-    """The event-loop time matching a lockfile timestamp (for a resumed task's progress)."""
-    now = anyio.current_time()
+    """The monotonic time matching a lockfile timestamp (for a resumed task's progress)."""
+    now = time.monotonic()
     try:
         when = calendar.timegm(time.strptime(str(stamp), "%Y-%m-%dT%H:%M:%SZ"))
     except ValueError:
