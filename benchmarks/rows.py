@@ -28,6 +28,8 @@ class Figure:
     def verdict(self) -> str:
         if self.floor is None:
             return ""
+        if self.value != self.value:  # NaN: the figure could not be measured here
+            return "NOT MEASURED"
         ok = self.ratio >= self.floor if self.higher_is_better else self.ratio <= self.floor
         return "PASS" if ok else "MISS"
 

@@ -137,6 +137,7 @@ def summary(rows: list[Figure]) -> list[str]:
         lines.append(
             f"- **{r.verdict}** {r.scenario}, {r.runner}: {r.name} = {_number(r.value, r.unit)}"
             f" (ratio {r.ratio:.3f}, floor {_bound(r)})"
+            + (f": {r.note}" if r.value != r.value else "")
         )
     failed = [r for r in rows if r.name == "scenario failed"]
     lines += [f"- **FAILED** scenario {r.scenario}: {r.note}" for r in failed]

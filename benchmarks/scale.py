@@ -52,7 +52,7 @@ def bytes_written(rows: Rows, tasks: int, concurrency: int) -> None:
         prefix = writes.strace_prefix(log)
         if prefix is None:
             note = "strace is not installed (apt-get install strace): not measured"
-            rows.add(name, float("nan"), "MB", note=note)
+            rows.add(name, float("nan"), "MB", floor=10.0, per="final lockfile", note=note)
             return
         vidbatch_run(manifest, url, "--no-download", prefix=prefix)
         totals = writes.bytes_written(log, lockfile)
