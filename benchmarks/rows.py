@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import statistics
 from dataclasses import dataclass, field
 
 
@@ -69,3 +71,23 @@ class Rows:
                 per,
             )
         )
+
+
+def medians(runs: list[list[Figure]]) -> list[Figure]:
+    """Rows of repeated runs merged: each value and reference the median over the runs."""
+    if len(runs) == 1:
+        return runs[0]
+    merged = []
+    for same in zip(*runs, strict=True):
+        first = same[0]
+        values = [r.value for r in same]
+        spread = f"median of {len(same)} runs ({min(values):.3g}..{max(values):.3g})"
+        merged.append(
+            dataclasses.replace(
+                first,
+                value=statistics.median(values),
+                reference=statistics.median(r.reference for r in same),
+                note=f"{spread}; first run: {first.note}" if first.note else spread,
+            )
+        )
+    return merged

@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/run.py            # every scenario; writes benchmarks/RESULTS.md
     .venv/bin/python benchmarks/run.py --quick    # smaller runs, a smoke check; writes nothing
     .venv/bin/python benchmarks/run.py --only A,B --output /tmp/r.md
+    .venv/bin/python benchmarks/run.py --only A --repeat 5   # medians of 5 runs of A
 
 Each scenario serves ``vidbatch sandbox`` in a process of its own (fresh, so its
 record holds only that run), then runs ``vidbatch run --base-url URL`` as
@@ -17,7 +18,8 @@ A  240 tasks of 1-3 s, 60 in flight, poll 0.2 s..2 s, rate 1000 (not binding),
    instant one of the 60 slots frees, zero latency), polls per task, median
    delay from a task's end to the first poll that saw it, CPU ms per job, peak
    RSS. The naive baseline (benchmarks/naive.py: create in sequence, a fixed
-   5 s poll, same 60-task cap) runs against a fresh sandbox beside it.
+   5 s poll, same 60-task cap) runs against a fresh sandbox beside it. A is run
+   three times (--repeat) and each figure is the median, with the range noted.
 B  The sandbox enforces R = 20 requests/s; many tasks so that the rate binds.
    Share of R used (accepted requests per second from the first create to the
    last poll, over R) and 429s per 1,000 requests; once with --rate R, once
@@ -57,7 +59,7 @@ import harness
 import rate
 import scale
 import span
-from rows import Figure
+from rows import Figure, medians
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 FULL = {"A": (240, 60), "B": (400, 100, 20.0), "C": (5000, 200), "D": (100_000,)}
@@ -65,7 +67,7 @@ QUICK = {"A": (60, 20), "B": (120, 40, 20.0), "C": (500, 100), "D": (10_000,)}
 
 
 def run_scenarios(
-    only: str, sizes: dict[str, tuple[float, ...]]
+    only: str, sizes: dict[str, tuple[float, ...]], repeat: int
 ) -> tuple[list[Figure], dict[str, str]]:
     rows: list[Figure] = []
     loads: dict[str, str] = {}
@@ -75,7 +77,7 @@ def run_scenarios(
         print(f"scenario {name} ({loads[name]}) ...", file=sys.stderr, flush=True)
         start = time.perf_counter()
         try:
-            done = _one(name, sizes[name])
+            done = _one(name, sizes[name], repeat)
         except (RuntimeError, OSError, ValueError) as err:
             # One scenario failing (e.g. the tree is broken mid-edit) must not lose the others.
             reason = str(err).strip().splitlines()[-1][:200]
@@ -86,9 +88,9 @@ def run_scenarios(
     return rows, loads
 
 
-def _one(name: str, size: tuple[float, ...]) -> list[Figure]:
+def _one(name: str, size: tuple[float, ...], repeat: int) -> list[Figure]:
     if name == "A":
-        return span.scenario_a(int(size[0]), int(size[1]))
+        return medians([span.scenario_a(int(size[0]), int(size[1])) for _ in range(repeat)])
     if name == "B":
         tasks, concurrency, limit = int(size[0]), int(size[1]), size[2]
         at_limit = rate.scenario_b(tasks, concurrency, limit, limit)
@@ -176,13 +178,20 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller runs, a smoke check")
     parser.add_argument("--only", default="ABCD", help="scenarios to run, e.g. A,C")
     parser.add_argument(
+        "--repeat",
+        type=int,
+        metavar="N",
+        help="runs of scenario A, medians reported (default 3; 1 with --quick)",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         help=f"results file (default {RESULTS.name}, not written with --quick)",
     )
     ns = parser.parse_args()
     only = [c for c in ns.only.upper() if c in FULL]
-    rows, loads = run_scenarios("".join(only), QUICK if ns.quick else FULL)
+    repeat = ns.repeat or (1 if ns.quick else 3)
+    rows, loads = run_scenarios("".join(only), QUICK if ns.quick else FULL, repeat)
     text = report(rows, loads, ns.quick)
     print(text)
     output = ns.output or (None if ns.quick else RESULTS)
