@@ -7,6 +7,7 @@ never look at YAML or at the command line.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import re
@@ -189,20 +190,33 @@ def output_name(template: str, job: Job, seed: int | None, index: int, count: in
     When a task returns several videos and the template has no ``${index}``, the
     second and later files get ``-1``, ``-2``, ... before the extension.
     """
-    values = {
-        "job": job.key,
-        "id": job.job_id,
-        "model": job.model,
-        "seed": "" if seed is None else str(seed),
-        "index": str(index),
-        "operation": job.operation,
-    }
-    name = template
-    for var, value in values.items():
-        marker = "${" + var + "}"
-        if marker in name:
-            name = name.replace(marker, safe_component(value))
+    pieces = []
+    for literal, var in _template_parts(template):
+        pieces.append(literal)
+        if var == "job":
+            pieces.append(safe_component(job.key))
+        elif var == "id":
+            pieces.append(safe_component(job.job_id))
+        elif var == "model":
+            pieces.append(safe_component(job.model))
+        elif var == "seed":
+            pieces.append("_" if seed is None else str(seed))
+        elif var == "index":
+            pieces.append(str(index))
+        elif var == "operation":
+            pieces.append(safe_component(job.operation))
+        elif var:
+            pieces.append(f"${{{var}}}")
+    name = "".join(pieces)
     if count > 1 and index > 0 and "${index}" not in template:
         stem, dot, ext = name.rpartition(".")
         name = f"{stem}-{index}.{ext}" if dot else f"{name}-{index}"
     return name
+
+
+@functools.lru_cache(maxsize=64)
+def _template_parts(template: str) -> tuple[tuple[str, str], ...]:
+    """``template`` as (literal text, variable name or "") pairs, parsed once."""
+    parts = re.split(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", template)
+    parts.append("")
+    return tuple((parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2))

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runner import templates
+from runner.inputs import INPUT_FIELDS
+from runner.operations import infer_operation
 
 if TYPE_CHECKING:
     from runner.manifest import Path_
@@ -39,6 +41,13 @@ class JobSpec:
         self.cache: dict[tuple[Any, ...], tuple[Any, bool]] = {}
         self.names: dict[tuple[str, int], tuple[str, ...]] = {}
         self.plain: dict[tuple[str, int], bool] = {}
+        # "name=value" of every matrix item, spelt once, for the job keys
+        # the operation inferred from inputs no matrix axis changes: once per job
+        self.inferred: str | None = None
+        varying = {name for name, _, _ in self.axes} | set(self.templated)
+        if not varying & {*INPUT_FIELDS, "operation"}:
+            self.inferred = infer_operation(self.values)
+        self.key_parts = [[f"{name}={key_value(v)}" for v in items] for name, _, items in self.axes]
 
     def to_render(self, sources: dict[str, int]) -> list[str]:
         """Fields to render and check: the templated ones and those the matrix set."""
@@ -59,10 +68,11 @@ class JobSpec:
             return (*self.path, "matrix", self.keys[name], position)
         return self.paths[name]
 
-    def key(self, env: dict[str, Any]) -> str:
+    def key(self, combo: tuple[int, ...]) -> str:
+        """``id``, or ``id[name=value,...]`` (names sorted) for one matrix combination."""
         if not self.axes:
             return self.job_id
-        parts = ",".join(f"{name}={key_value(env[name])}" for name, _, _ in self.axes)
+        parts = ",".join([part[i] for part, i in zip(self.key_parts, combo, strict=True)])
         return f"{self.job_id}[{parts}]"
 
 

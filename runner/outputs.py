@@ -32,6 +32,10 @@ def clash(template: str, jobs: Sequence[Job]) -> str | None:
     # cannot clash with one another (keys are unique), only with the others.
     if "${job}" in template and all(safe_component(j.key) == j.key for j in jobs):
         return None
+    # When the name varies with the key alone, one set of safe keys tells.
+    by_key_alone = set(re.findall(r"\$\{([^}]*)\}", template)) <= {"job", "index"}
+    if by_key_alone and len({safe_component(j.key) for j in jobs}) == len(jobs):
+        return None
     seen: dict[str, str] = {}
     clashes: list[tuple[str, str, str]] = []
     for job in jobs:

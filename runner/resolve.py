@@ -191,7 +191,7 @@ class Expander:
             if name in self.reader.request_fields:
                 values[name] = items[position]
                 sources[name] = position
-        key = spec.key(env)
+        key = spec.key(combo)
         ok = True
         for name in spec.to_render(sources):
             rendered, valid = self.rendered(spec, name, sources.get(name, -1), values[name], env)
@@ -271,7 +271,7 @@ class Expander:
         values.setdefault("model", DEFAULT_MODEL)
         operation = values.get("operation")
         if not isinstance(operation, str) or not operation:
-            operation = infer_operation(values)
+            operation = spec.inferred or infer_operation(values)
         values["operation"] = operation
         if not self.complete(spec, values, sources) or has_local is None:
             return None
@@ -287,12 +287,14 @@ class Expander:
         problems = [missing] if missing else []
         if not values.get("prompt"):
             problems.append("prompt is required (or prompt_file)")
-        label = f"jobs[{spec.index}] ({spec.job_id})" if spec.job_id else f"jobs[{spec.index}]"
-        for problem in problems:
-            self.report.add(spec.path, problem, label=label)
         model_problem = None
         if isinstance(model, str) and model and operation in OPERATIONS:
             model_problem = self.models.problem(model, operation)
+        if not problems and not model_problem:
+            return True
+        label = f"jobs[{spec.index}] ({spec.job_id})" if spec.job_id else f"jobs[{spec.index}]"
+        for problem in problems:
+            self.report.add(spec.path, problem, label=label)
         if model_problem:
             where = spec.path  # the job, when its model is the default or from defaults
             if "model" in sources or spec.paths.get("model", ())[:2] == spec.path:
