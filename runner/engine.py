@@ -27,6 +27,7 @@ from runner.errors import ApiStopped
 from runner.job import RunSettings
 from runner.lockfile import LockStore, is_orphan
 from runner.plan import SENDS, Plan, PlanItem, missing_outputs
+from runner.polling import Starts
 from runner.progress import Event, NullReporter, Reporter
 from runner.work import JobWork, Stop
 
@@ -91,6 +92,7 @@ class Engine:
         self._scope: anyio.CancelScope | None = None
         self.peak_in_flight = 0
         self._in_flight = 0
+        self._starts: dict[str, Starts] = {}  # by model: how long its tasks queue
 
     def interrupt(self) -> None:
         """The first Ctrl-C: stop submitting, stop waiting; sent creates still finish."""
@@ -148,6 +150,7 @@ class Engine:
             downloader=self._downloader,
             stop=self._stop,
             emit=self._reporter.emit,
+            starts=self._starts.setdefault(item.job.model, Starts()),
         )
 
     async def _drive(self, work: JobWork, resume: bool) -> None:

@@ -12,17 +12,45 @@ reading is a rough guess: the run is taken to have started halfway between the
 last poll without progress and this one, and the poll is aimed a little short,
 to get a second reading close to the end. With two readings the slope between
 them gives the end precisely.
+
+A poll while the task is still queued tells nothing but "not yet". So a run
+learns, from each task's progress slope, how long its tasks queued before they
+began (``Starts``), and once it has seen a few it polls a new task first where
+most of them had begun (never before ``poll.initial``, never past ``poll.max``).
+The first reading then comes in the first poll, and the end in about three.
 """
 
 from __future__ import annotations
 
 import random
+from collections import deque
 from dataclasses import dataclass, field
 
 GROWTH = 1.5
 SHORT = 0.8  # with one reading, aim this far towards the predicted end
 PAST = 1.02  # with two, this far past it (progress is rounded down)
 MIN_DELAY = 0.05  # seconds
+LEARN_FROM = 8  # tasks whose start was measured before the first poll moves
+REMEMBER = 64  # the latest starts measured
+QUANTILE = 0.9  # the first poll: when this share of tasks had begun
+
+
+@dataclass
+class Starts:
+    """How long the run's tasks queued before they began: seconds after the create."""
+
+    _seen: deque[float] = field(default_factory=lambda: deque(maxlen=REMEMBER))
+
+    def add(self, seconds: float) -> None:
+        self._seen.append(max(0.0, seconds))
+
+    def first_poll(self, initial: float, maximum: float) -> float:
+        """The delay before a new task's first poll."""
+        if len(self._seen) < LEARN_FROM:
+            return initial
+        seen = sorted(self._seen)
+        begun = seen[int(QUANTILE * (len(seen) - 1))]
+        return min(maximum, max(initial, begun))
 
 
 @dataclass
@@ -32,6 +60,7 @@ class PollPlan:
     initial: float
     maximum: float
     submitted: float
+    starts: Starts | None = None  # where to learn and take the first poll's time
     _delay: float = 0.0
     _quiet_since: float = field(default=0.0)  # last poll that saw no progress
     _readings: list[tuple[float, int]] = field(default_factory=list)
@@ -40,8 +69,10 @@ class PollPlan:
         self._quiet_since = self.submitted
 
     def first(self) -> float:
-        self._delay = self.initial
-        return self.initial
+        self._delay = self.initial  # a task still queued then: grow from here
+        if self.starts is None:
+            return self.initial
+        return self.starts.first_poll(self.initial, self.maximum)
 
     def next(self, now: float, progress: int | None) -> float:
         """The delay after a poll at ``now`` that reported ``progress``."""
@@ -52,6 +83,9 @@ class PollPlan:
         if self._readings and progress <= self._readings[-1][1]:
             return self._grow()
         self._readings.append((now, progress))
+        if len(self._readings) == 2 and self.starts is not None:
+            (t0, p0), (t1, p1) = self._readings
+            self.starts.add(t0 - (p0 + 0.5) * (t1 - t0) / (p1 - p0) - self.submitted)
         return self._aim(now, progress)
 
     def _aim(self, now: float, progress: int) -> float:

@@ -24,7 +24,7 @@ from runner.errors import ApiStopped
 from runner.job import ChangedInputError, Job, Manifest, RunSettings
 from runner.lockfile import UNCERTAIN_MESSAGE, LockStore, intent_entry, utc_now
 from runner.plan import missing_outputs, seed_for
-from runner.polling import PollPlan
+from runner.polling import PollPlan, Starts
 from runner.progress import Event
 from runner.responses import Created, TaskState, Video
 
@@ -69,6 +69,7 @@ class JobWork:
     downloader: Downloader | None
     stop: Stop
     emit: Callable[[Event], None]
+    starts: Starts | None = None  # the run's queue times for this model
     _started: float | None = None
 
     @property
@@ -148,7 +149,9 @@ class JobWork:
         if self.client.is_foreign(poll_url):
             self._emit("warning", message="poll_url is on another host; polling /v1/tasks/{id}")
         started = self._started or _started_at(entry.get("submitted_at"))
-        schedule = PollPlan(self.settings.poll_initial, self.settings.poll_max, started)
+        # Learn queue times only from tasks whose create time is known precisely.
+        starts = self.starts if self._started is not None else None
+        schedule = PollPlan(self.settings.poll_initial, self.settings.poll_max, started, starts)
         try:
             return await self._follow(task_id, poll_url, schedule)
         finally:

@@ -7,7 +7,7 @@ import random
 import anyio
 import pytest
 
-from runner.polling import PollPlan
+from runner.polling import LEARN_FROM, PollPlan, Starts
 from runner.ratelimit import RateLimiter
 from tests.netguard import no_network  # noqa: F401
 
@@ -108,3 +108,27 @@ def test_poll_plan_never_waits_past_the_maximum() -> None:
     plan.first()
     plan.next(0.2, 1)
     assert plan.next(10.0, 2) <= 2.0 * 1.02
+
+
+def test_first_poll_waits_until_most_tasks_of_the_run_had_begun() -> None:
+    starts = Starts()
+    plan = PollPlan(initial=0.2, maximum=2.0, submitted=100.0, starts=starts)
+    assert plan.first() == 0.2  # nothing learned yet
+    plan.next(100.2, None)  # queued
+    plan.next(100.5, 10)
+    plan.next(101.0, 35)  # 50% per second: began at 100.5 - 10.5 / 50 = 100.29
+    assert list(starts._seen) == [pytest.approx(0.29)]
+    for tenth in range(1, 11):  # ten more tasks that began 0.1 .. 1.0 s after their create
+        starts.add(tenth / 10)
+    assert LEARN_FROM <= 11
+    later = PollPlan(initial=0.2, maximum=2.0, submitted=0.0, starts=starts)
+    assert later.first() == pytest.approx(0.9)  # 90% of those had begun by then
+    assert later.next(0.9, None) == pytest.approx(0.3, rel=0.11)  # still queued: back off
+    slow = Starts()
+    for _ in range(LEARN_FROM):
+        slow.add(60.0)
+    assert PollPlan(0.2, 2.0, 0.0, starts=slow).first() == 2.0  # never past the maximum
+    fast = Starts()
+    for _ in range(LEARN_FROM):
+        fast.add(-0.5)  # a rough slope may put the start before the create
+    assert PollPlan(0.2, 2.0, 0.0, starts=fast).first() == 0.2  # never before initial
