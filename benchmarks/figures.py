@@ -87,13 +87,16 @@ class Timeline:
     after the first ``concurrency``, the time from the moment the runner saw a
     slot free (the matching first final poll, in order) to its create.
     ``winddown``: the last final poll to the process's exit. ``in_run``: the first
-    create to the last final poll (compare with the ideal span).
+    create to the last final poll (compare with the ideal span). ``with_notice``:
+    the ideal replayed with each task's own notice delay added to its duration,
+    which is how much of ``in_run`` late noticing explains.
     """
 
     startup: float
     refill_median: float
     winddown: float
     in_run: float  # first create to last final poll
+    with_notice: float
 
 
 def timeline(
@@ -111,4 +114,12 @@ def timeline(
         refill_median=statistics.median(refills) if refills else float("nan"),
         winddown=started_unix + wall - (origin + last),
         in_run=last - tasks[0]["created"],
+        with_notice=ideal_span([_noticed(t) for t in tasks], concurrency),
     )
+
+
+def _noticed(task: dict[str, Any]) -> float:
+    """A task's duration plus the delay until a poll saw it final (if one did)."""
+    seen = task["first_final_poll"]
+    late = seen - task["completed"] if seen is not None else 0.0
+    return float(task["duration"]) + max(0.0, late)

@@ -111,3 +111,10 @@ def timeline_rows(
         reference=ideal,
         note="ratio: against the ideal span",
     )
+    rows.add(
+        "ideal replayed with each task's notice delay",
+        tl.with_notice,
+        "s",
+        reference=ideal,
+        note="the part of in-run that late noticing explains",
+    )
