@@ -22,6 +22,10 @@ from typing import TextIO
 from runner import __version__
 from runner.errors import EXIT_INTERRUPTED, EXIT_USAGE, ManifestError, VidbatchError
 
+# httpx imports its own command line (click, rich, pygments) when click is
+# installed, a quarter of its import time; vidbatch never uses it.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
 # Each command's one-line help, so that ``--help`` lists every command while a
 # run imports only the module of the command it runs (tests hold these equal
 # to what each module registers).
