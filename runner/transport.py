@@ -155,14 +155,12 @@ async def _read_response(
     reader: asyncio.StreamReader, method: str
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
     """Status, headers, body, and whether the connection may be reused."""
-    status_line = await reader.readuntil(b"\r\n")
+    head = await reader.readuntil(b"\r\n\r\n")  # the whole head in one read
+    status_line, *lines = head[:-4].split(b"\r\n")
     version, _, rest = status_line.partition(b" ")
     status = int(rest[:3])
     headers: list[tuple[bytes, bytes]] = []
-    while True:
-        line = await reader.readuntil(b"\r\n")
-        if line == b"\r\n":
-            break
+    for line in lines:
         name, _, value = line.partition(b":")
         headers.append((name.strip(), value.strip()))
     fields = {name.lower(): value for name, value in headers}
