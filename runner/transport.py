@@ -1,11 +1,11 @@
-"""A lean HTTP/1.1 transport for the API's small JSON requests, on asyncio streams.
+"""A lean HTTP/1.1 transport on asyncio streams: the API's requests, and downloads.
 
 httpx's default stack (httpcore, h11, anyio streams) costs about a millisecond
 of CPU per request and looks at every pooled connection for each one; a run
 makes several requests per job, so that dominated a run's CPU. The API's
 requests are small and answered with small bodies, so this transport writes
 the request head itself and reads the answer whole, keeping a few connections
-alive per origin. Outputs are downloaded with httpx's own transport.
+alive per origin. With ``stream=True`` (outputs) a body is read as it is iterated.
 
 Errors follow httpx's tree, which the client relies on to tell a request that
 never left (``ConnectError``, ``ConnectTimeout``) from one whose answer never
@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -29,6 +29,8 @@ MAX_BODY = 16 * 1024 * 1024
 IDLE_EXPIRY = 4.0  # seconds; below the usual 5 s keep-alive of servers
 IDLE_EXPIRY_POST = 1.5  # a create on a stale connection would be "uncertain"
 MAX_IDLE = 8
+CHUNK = 1 << 16
+CHUNKED = -1  # body framing: Transfer-Encoding: chunked (else a length, or None: until close)
 
 Origin = tuple[str, str, int]
 
@@ -50,8 +52,11 @@ class _Connection:
 class LeanTransport(httpx.AsyncBaseTransport):
     """HTTP/1.1 with keep-alive over asyncio streams; bodies read whole."""
 
-    def __init__(self, tls: Callable[[], ssl.SSLContext] | None = None) -> None:
+    def __init__(
+        self, tls: Callable[[], ssl.SSLContext] | None = None, *, stream: bool = False
+    ) -> None:
         self._tls_factory = tls or ssl.create_default_context
+        self._stream = stream  # bodies read as the caller iterates them (downloads)
         self._tls: ssl.SSLContext | None = None  # made on the first https connection
         self._idle: dict[Origin, list[_Connection]] = {}
 
@@ -73,15 +78,25 @@ class LeanTransport(httpx.AsyncBaseTransport):
         try:
             # A cancel scope, not wait_for: no extra task per request.
             with anyio.fail_after(timeouts.get("read")):
-                status, headers, content, keep = await _read_response(conn.reader, request.method)
+                status, headers, framing, keep = await _read_head(conn.reader, request.method)
+                if not self._stream:
+                    content = await _read_body(conn.reader, framing)
         except BaseException as err:
             conn.close()
             raise _read_failure(err, request) from None
-        if keep:
+        keep = keep and framing is not None
+        if self._stream:
+            stream = _Body(conn.reader, framing, timeouts.get("read"), request)
+            stream.settle = lambda whole: self._settle(origin, conn, keep and whole)
+            return httpx.Response(status, headers=headers, stream=stream, request=request)
+        self._settle(origin, conn, keep)
+        return httpx.Response(status, headers=headers, content=content, request=request)
+
+    def _settle(self, origin: Origin, conn: _Connection, reuse: bool) -> None:
+        if reuse:
             self._give_back(origin, conn)
         else:
             conn.close()
-        return httpx.Response(status, headers=headers, content=content, request=request)
 
     async def aclose(self) -> None:
         for conns in self._idle.values():
@@ -151,10 +166,10 @@ def _head(request: httpx.Request, length: int) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-async def _read_response(
+async def _read_head(
     reader: asyncio.StreamReader, method: str
-) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
-    """Status, headers, body, and whether the connection may be reused."""
+) -> tuple[int, list[tuple[bytes, bytes]], int | None, bool]:
+    """Status, headers, body framing, and whether the connection may be reused."""
     head = await reader.readuntil(b"\r\n\r\n")  # the whole head in one read
     status_line, *lines = head[:-4].split(b"\r\n")
     version, _, rest = status_line.partition(b" ")
@@ -166,36 +181,103 @@ async def _read_response(
     fields = {name.lower(): value for name, value in headers}
     keep = version == b"HTTP/1.1" and fields.get(b"connection", b"").lower() != b"close"
     if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-        return status, headers, b"", keep
+        return status, headers, 0, keep
     if b"chunked" in fields.get(b"transfer-encoding", b"").lower():
         headers = [(n, v) for n, v in headers if n.lower() != b"transfer-encoding"]
-        return status, headers, await _read_chunked(reader), keep
+        return status, headers, CHUNKED, keep
     if b"content-length" in fields:
-        length = int(fields[b"content-length"])
-        if length > MAX_BODY:
-            raise _TooLarge
-        return status, headers, await reader.readexactly(length), keep
-    content = await reader.read()  # until the server closes
+        return status, headers, int(fields[b"content-length"]), keep
+    return status, headers, None, False  # until the server closes
+
+
+async def _read_body(reader: asyncio.StreamReader, framing: int | None) -> bytes:
+    """A whole body, at most MAX_BODY bytes."""
+    if framing == CHUNKED:
+        parts: list[bytes] = []
+        async for part in _chunks(reader):
+            parts.append(part)
+            if sum(map(len, parts)) > MAX_BODY:
+                raise _TooLarge
+        return b"".join(parts)
+    if framing is not None and framing > MAX_BODY:
+        raise _TooLarge
+    content = await (reader.read() if framing is None else reader.readexactly(framing))
     if len(content) > MAX_BODY:
         raise _TooLarge
-    return status, headers, content, False
+    return content
 
 
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    parts: list[bytes] = []
-    total = 0
+async def _chunks(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+    """The data of a chunked body, chunk by chunk (each at most MAX_BODY)."""
     while True:
         size_line = await reader.readuntil(b"\r\n")
         size = int(size_line.split(b";", 1)[0].strip(), 16)
         if size == 0:
             while await reader.readuntil(b"\r\n") != b"\r\n":
                 pass  # trailers
-            return b"".join(parts)
-        total += size
-        if total > MAX_BODY:
+            return
+        if size > MAX_BODY:
             raise _TooLarge
-        parts.append(await reader.readexactly(size))
+        yield await reader.readexactly(size)
         await reader.readexactly(2)
+
+
+class _Body(httpx.AsyncByteStream):
+    """A body read from the connection as it is iterated; the connection is
+    reused only once the body was read to its end (``settle(True)``)."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        framing: int | None,
+        timeout: float | None,
+        request: httpx.Request,
+    ) -> None:
+        self._reader, self._framing, self._timeout, self._request = (
+            reader,
+            framing,
+            timeout,
+            request,
+        )
+        self.settle: Callable[[bool], None] = lambda whole: None
+        self._settled = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        parts = _chunks(self._reader) if self._framing == CHUNKED else self._plain()
+        try:
+            while True:
+                with anyio.fail_after(self._timeout):
+                    part = await anext(parts, None)
+                if part is None:
+                    break
+                yield part
+        except GeneratorExit:
+            self._settle(False)
+            raise
+        except BaseException as err:
+            self._settle(False)
+            raise _read_failure(err, self._request) from None
+        self._settle(True)
+
+    async def _plain(self) -> AsyncIterator[bytes]:
+        left = self._framing
+        while left is None or left > 0:
+            data = await self._reader.read(CHUNK if left is None else min(CHUNK, left))
+            if not data:
+                if left is None:
+                    return
+                raise ConnectionResetError("the body ended early")
+            if left is not None:
+                left -= len(data)
+            yield data
+
+    async def aclose(self) -> None:
+        self._settle(False)  # not read to its end (or already settled)
+
+    def _settle(self, whole: bool) -> None:
+        if not self._settled:
+            self._settled = True
+            self.settle(whole)
 
 
 class _TooLarge(Exception):

@@ -158,3 +158,60 @@ def test_connection_closed_by_server_while_idle_is_not_reused() -> None:
 
     assert serve(handler, calls) == [200, 200]
     assert connections == [1, 1]
+
+
+BIG = bytes(range(256)) * 1024  # 256 KiB: several reads
+
+
+def test_streamed_bodies_reuse_the_connection_only_when_read_to_the_end() -> None:
+    connections: list[int] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        while True:
+            try:
+                request = await read_request(reader)
+            except asyncio.IncompleteReadError:
+                break
+            if b"/chunked" in request:
+                half = len(BIG) // 2
+                parts = [BIG[:half], BIG[half:]]
+                body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
+                writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
+            else:
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(BIG) + BIG)
+            await writer.drain()
+
+    async def calls(url: str) -> list[bytes]:
+        got: list[bytes] = []
+        async with httpx.AsyncClient(transport=LeanTransport(stream=True)) as client:
+            for path in ("/a", "/chunked", "/b"):  # all read whole: one connection
+                async with client.stream("GET", url + path) as response:
+                    got.append(b"".join([chunk async for chunk in response.aiter_raw()]))
+            async with client.stream("GET", url + "/c") as response:
+                await response.aiter_raw().__anext__()  # left unread: not reused
+            async with client.stream("GET", url + "/d") as response:
+                got.append(await response.aread())
+        return got
+
+    assert serve(handler, calls) == [BIG, BIG, BIG, BIG]
+    assert connections == [1, 1]
+
+
+def test_streamed_body_cut_short_is_a_read_error() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(BIG) + BIG[:1000])
+        await writer.drain()
+        writer.close()
+
+    async def calls(url: str) -> None:
+        transport = LeanTransport(stream=True)
+        async with (
+            httpx.AsyncClient(transport=transport) as client,
+            client.stream("GET", url + "/a") as response,
+        ):
+            await response.aread()
+
+    with pytest.raises(httpx.ReadError):
+        serve(handler, calls)

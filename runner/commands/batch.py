@@ -165,7 +165,6 @@ async def open_clients(
                 timeout=DOWNLOAD_TIMEOUT,
                 follow_redirects=True,
                 transport=files_transport,
-                verify=_tls_context() if files_transport is None else True,
             )
             downloader = Downloader(await stack.enter_async_context(raw))
         yield Clients(client, downloader, sandbox)
@@ -179,9 +178,9 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
-def _transports(api: Api) -> tuple[httpx.AsyncBaseTransport, httpx.AsyncBaseTransport | None, Any]:
+def _transports(api: Api) -> tuple[httpx.AsyncBaseTransport, httpx.AsyncBaseTransport, Any]:
     if not api.sandbox:
-        return LeanTransport(_tls_context), None, None
+        return LeanTransport(_tls_context), LeanTransport(_tls_context, stream=True), None
     try:
         from runner.sandbox import Sandbox, SandboxConfig, transport
     except ImportError as err:
