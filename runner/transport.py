@@ -16,7 +16,9 @@ An idle connection is only reused while young and not closed by the server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -33,6 +35,15 @@ CHUNK = 1 << 16
 CHUNKED = -1  # body framing: Transfer-Encoding: chunked (else a length, or None: until close)
 
 Origin = tuple[str, str, int]
+
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as _deadline  # cheaper than anyio.fail_after's scope
+else:
+
+    @contextlib.asynccontextmanager
+    async def _deadline(delay: float | None) -> AsyncIterator[None]:
+        with anyio.fail_after(delay):
+            yield
 
 
 @dataclass
@@ -69,15 +80,15 @@ class LeanTransport(httpx.AsyncBaseTransport):
         try:
             conn.writer.write(_head(request, len(body)) + body)
             if conn.writer.transport.get_write_buffer_size():
-                with anyio.fail_after(timeouts.get("write")):
+                async with _deadline(timeouts.get("write")):
                     await conn.writer.drain()
         except (OSError, TimeoutError, asyncio.TimeoutError) as err:
             conn.close()
             message = f"could not send the request ({_name(err)})"
             raise httpx.WriteError(message, request=request) from None
         try:
-            # A cancel scope, not wait_for: no extra task per request.
-            with anyio.fail_after(timeouts.get("read")):
+            # A deadline, not wait_for: no extra task per request.
+            async with _deadline(timeouts.get("read")):
                 status, headers, framing, keep = await _read_head(conn.reader, request.method)
                 if not self._stream:
                     content = await _read_body(conn.reader, framing)
@@ -246,7 +257,7 @@ class _Body(httpx.AsyncByteStream):
         parts = _chunks(self._reader) if self._framing == CHUNKED else self._plain()
         try:
             while True:
-                with anyio.fail_after(self._timeout):
+                async with _deadline(self._timeout):
                     part = await anext(parts, None)
                 if part is None:
                     break
