@@ -14,7 +14,11 @@ from runner.job import Manifest
 
 
 def add_manifest_args(parser: argparse.ArgumentParser) -> None:
+    """The manifests, and --allow-unknown-models, which every command reading them takes."""
     parser.add_argument("manifests", nargs="+", metavar="MANIFEST", help="manifest YAML file(s)")
+    parser.add_argument(
+        "--allow-unknown-models", action="store_true", help="accept models missing from the matrix"
+    )
 
 
 def load_manifests(

@@ -42,9 +42,6 @@ def register(sub: Any) -> None:
         "--resubmit-uncertain", action="store_true", help="plan as `run --resubmit-uncertain`"
     )
     parser.add_argument("--no-download", action="store_true", help="plan as `run --no-download`")
-    parser.add_argument(
-        "--allow-unknown-models", action="store_true", help="accept models missing from the matrix"
-    )
     batch.add_lockfile_arg(parser)
     parser.set_defaults(func=main)
 

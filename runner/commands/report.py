@@ -34,9 +34,6 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--lockfile", metavar="FILE", help="the lockfile to read (one manifest only)"
     )
-    parser.add_argument(
-        "--allow-unknown-models", action="store_true", help="accept models missing from the matrix"
-    )
     parser.set_defaults(func=main)
 
 

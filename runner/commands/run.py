@@ -50,9 +50,6 @@ def register(sub: Any) -> None:
     parser.add_argument("--no-download", action="store_true", help="do not fetch outputs")
     parser.add_argument("--json", action="store_true", help="NDJSON events on stdout")
     parser.add_argument("--yes", action="store_true", help="do not ask before submitting")
-    parser.add_argument(
-        "--allow-unknown-models", action="store_true", help="accept models missing from the matrix"
-    )
     batch.add_lockfile_arg(parser)
     parser.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report")
     parser.add_argument(

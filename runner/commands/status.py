@@ -32,9 +32,6 @@ def register(sub: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
     batch.add_only_arg(parser)
     batch.add_api_args(parser, sandbox=False)
-    parser.add_argument(
-        "--allow-unknown-models", action="store_true", help="accept models missing from the matrix"
-    )
     batch.add_lockfile_arg(parser)
     parser.set_defaults(func=main)
 

@@ -17,9 +17,6 @@ def register(sub: Any) -> None:
         "Prints one diagnostic per problem; sends nothing.",
     )
     add_manifest_args(parser)
-    parser.add_argument(
-        "--allow-unknown-models", action="store_true", help="accept models missing from the matrix"
-    )
     parser.set_defaults(func=main)
 
 

@@ -23,9 +23,6 @@ def register(sub: Any) -> None:
     )
     add_manifest_args(parser)
     batch.add_only_arg(parser)
-    parser.add_argument(
-        "--allow-unknown-models", action="store_true", help="accept models missing from the matrix"
-    )
     batch.add_lockfile_arg(parser)
     parser.set_defaults(func=main)
 
