@@ -123,15 +123,22 @@ class Journal:
             await self._flush_locked()
 
     async def checkpoint(
-        self, snapshot: Callable[[], bytes], save: Callable[[bytes], None]
+        self,
+        snapshot: Callable[[], bytes],
+        save: Callable[[bytes], None],
+        when: Callable[[], bool] | None = None,
     ) -> None:
         """Flush, save a ``snapshot`` of the whole state elsewhere, then empty the file.
 
         ``snapshot`` runs on the event loop (the state it reads is not changing
         under it); ``save`` runs in a worker thread and must be durable.
         Records queued after the snapshot stay queued and go to the emptied file.
+        ``when``, tested once the lock is held, skips the checkpoint when false:
+        callers that queued behind one checkpoint need not repeat it.
         """
         async with self._lock:
+            if when is not None and not when():
+                return
             await self._flush_locked()
             data = snapshot()
             await anyio.to_thread.run_sync(save, data)

@@ -214,8 +214,12 @@ class LockStore:
 
     async def _append(self, records: list[dict[str, Any]]) -> None:
         await self.journal.append(records)
-        if self.journal.size > max(COMPACT_MIN_BYTES, 2 * self._size):
-            await self.compact()
+        if self._journal_too_long():
+            # One group commit wakes many writers; only the first compacts.
+            await self.journal.checkpoint(self._snapshot, self._save, when=self._journal_too_long)
+
+    def _journal_too_long(self) -> bool:
+        return self.journal.size > max(COMPACT_MIN_BYTES, 2 * self._size)
 
     def _apply(self, record: journal.Record) -> None:
         journal.apply(self.jobs, record)

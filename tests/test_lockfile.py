@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -142,6 +143,29 @@ def test_compacts_when_journal_grows(tmp_path: Path, monkeypatch: pytest.MonkeyP
     doc = validate_lockfile(lock)
     assert len(doc["jobs"]) == 40
     assert last_journal_size <= 2 * len(lock.read_bytes())
+
+
+def test_writers_woken_by_one_group_commit_compact_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lockfile, "COMPACT_MIN_BYTES", 2000)
+    lock = tmp_path / "demo.lock.json"
+
+    async def main() -> tuple[int, int]:
+        store = lockfile.LockStore.open(lock)
+        for i in range(3):  # a journal under the threshold
+            await store.put(f"j{i}", lockfile.intent_entry(make_job(f"j{i}", i), i, 1))
+        before = store.bytes_written
+        async with anyio.create_task_group() as group:
+            for i in range(50):  # share one group commit past the threshold
+                group.start_soon(functools.partial(store.update, f"j{i % 3}", status="processing"))
+        after = store.bytes_written
+        await store.close()
+        return before, after
+
+    before, after = anyio.run(main)
+    assert after > before  # it did compact
+    assert after - before <= 2 * len(lock.read_bytes())  # once, not once per writer
 
 
 def test_write_atomic_leaves_no_temp_files(tmp_path: Path) -> None:
