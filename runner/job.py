@@ -98,7 +98,7 @@ class Job:
 
         ``seed`` is the seed drawn for a ``seed: random`` job (None before one is drawn).
         """
-        body = {k: _identity(v) for k, v in self.request.items()}
+        body = {k: identity(v) for k, v in self.request.items()}
         if self.seed_mode == "random" and seed is not None:
             body["seed"] = seed
         return body
@@ -156,11 +156,12 @@ class Manifest:
         return self.path.with_name(self.path.name.rsplit(".", 1)[0] + ".lock.json")
 
 
-def _identity(value: Any) -> Any:
+def identity(value: Any) -> Any:
+    """``value`` as fingerprints and the lockfile see it: local files as {path, sha256}."""
     if isinstance(value, LocalFile):
         return value.identity()
     if isinstance(value, list):
-        return [_identity(v) for v in value]
+        return [identity(v) for v in value]
     return value
 
 

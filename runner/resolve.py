@@ -19,7 +19,7 @@ from yaml.nodes import Node
 from runner import checks, outputs, templates, yamlfile
 from runner.fields import RUNNER_FIELDS, FieldReader, Fields
 from runner.inputs import INPUT_FIELDS, InputProblem, LocalInputs, is_remote
-from runner.job import Job, LocalFile, OutputSettings, SeedMode, canonical_json
+from runner.job import Job, OutputSettings, SeedMode, canonical_json, identity
 from runner.jobspec import JobSpec, derived_seed
 from runner.manifest import Path_, Report
 from runner.models import OPERATIONS, ModelMatrix
@@ -276,7 +276,7 @@ class Expander:
         if not self.complete(spec, values, sources) or has_local is None:
             return None
         request = {**extra, **values}
-        locked = {k: _identity(v) for k, v in request.items()} if has_local else request
+        locked = {k: identity(v) for k, v in request.items()} if has_local else request
         digest = hashlib.sha256(canonical_json(locked).encode("utf-8")).hexdigest()
         return Job(key, spec.job_id, spec.index, request, mode, f"sha256:{digest}", spec.line)
 
@@ -334,11 +334,3 @@ class Expander:
         except InputProblem as problem:
             self.report.add(where, str(problem))
             return None
-
-
-def _identity(value: Any) -> Any:
-    if isinstance(value, LocalFile):
-        return value.identity()
-    if isinstance(value, list):
-        return [_identity(v) for v in value]
-    return value

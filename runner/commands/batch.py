@@ -11,7 +11,7 @@ import argparse
 import contextlib
 import functools
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,6 +181,12 @@ def _tls_context() -> ssl.SSLContext:
 def _transports(api: Api) -> tuple[httpx.AsyncBaseTransport, httpx.AsyncBaseTransport, Any]:
     if not api.sandbox:
         return LeanTransport(_tls_context), LeanTransport(_tls_context, stream=True), None
+    sandbox, transport = in_process_sandbox(speed=SANDBOX_SPEED, output_base_url=SANDBOX_FILES)
+    return transport(sandbox), transport(sandbox), sandbox
+
+
+def in_process_sandbox(**config: Any) -> tuple[Any, Callable[[Any], httpx.AsyncBaseTransport]]:
+    """A Sandbox with ``config``, and the function that makes transports to it."""
     try:
         from runner.sandbox import Sandbox, SandboxConfig, transport
     except ImportError as err:
@@ -188,8 +194,7 @@ def _transports(api: Api) -> tuple[httpx.AsyncBaseTransport, httpx.AsyncBaseTran
             f"--sandbox needs the 'sandbox' extra ({err.name} is missing): "
             "pip install 'vidbatch[sandbox]'"
         ) from None
-    sandbox = Sandbox(SandboxConfig(speed=SANDBOX_SPEED, output_base_url=SANDBOX_FILES))
-    return transport(sandbox), transport(sandbox), sandbox
+    return Sandbox(SandboxConfig(**config)), transport
 
 
 def print_summary(outcome: Outcome, stream: TextIO, cwd: Path) -> None:

@@ -93,11 +93,5 @@ def _client(ns: argparse.Namespace, ctx: Context) -> httpx.AsyncClient:
 
 
 def _sandbox_transport() -> httpx.AsyncBaseTransport:
-    try:
-        from runner.sandbox import Sandbox, SandboxConfig, transport
-    except ImportError as err:
-        raise UsageError(
-            f"--sandbox needs the 'sandbox' extra ({err.name} is missing): "
-            "pip install 'vidbatch[sandbox]'"
-        ) from None
-    return transport(Sandbox(SandboxConfig()))
+    sandbox, transport = batch.in_process_sandbox()
+    return transport(sandbox)
