@@ -122,15 +122,6 @@ def _commit(fd: int, tmp: str, dest: Path) -> None:
     fsync_dir(dest.parent)
 
 
-def sha256_of(path: Path) -> str:
-    """The sha256 of a file on disk."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _describe(err: Exception) -> str:
     return str(err) if isinstance(err, _Transient) else type(err).__name__
 

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 from runner.job import LocalFile
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 INPUT_FIELDS = (
     "image_url",
@@ -90,30 +95,11 @@ class LocalInputs:
 
     def resolve(self, field: str, value: str) -> LocalFile:
         """The LocalFile for ``value`` of ``field``; raises InputProblem."""
-        key = (field, value)
-        found = self._seen.get(key)
-        if found is None:
-            try:
-                found = self._resolve(FIELD_KIND[field], value)
-            except InputProblem as problem:
-                found = problem
-            self._seen[key] = found
-        if isinstance(found, InputProblem):
-            raise found
-        return found
+        return _once(self._seen, (field, value), lambda: self._resolve(FIELD_KIND[field], value))
 
     def prompt(self, value: str) -> str:
         """The text of prompt file ``value``, without trailing newlines; raises InputProblem."""
-        found = self._prompts.get(value)
-        if found is None:
-            try:
-                found = self._read_prompt(value)
-            except InputProblem as problem:
-                found = problem
-            self._prompts[value] = found
-        if isinstance(found, InputProblem):
-            raise found
-        return found
+        return _once(self._prompts, value, lambda: self._read_prompt(value))
 
     def _read_prompt(self, value: str) -> str:
         target = self._inside(value)
@@ -158,7 +144,7 @@ class LocalInputs:
                 f"{_shown(value)}: {size:,} bytes; the limit for {kind} files is {limit // MB} MB"
             )
         try:
-            digest = _sha256(target)
+            digest = sha256_of(target)
         except OSError as err:
             raise InputProblem(f"{_shown(value)}: cannot read: {err.strerror}") from None
         path = target.relative_to(self.root).as_posix()
@@ -182,7 +168,22 @@ def _shown(value: str) -> str:
     return value if len(value) <= 80 else value[:77] + "..."
 
 
-def _sha256(path: Path) -> str:
+def _once(cache: dict[K, V | InputProblem], key: K, compute: Callable[[], V]) -> V:
+    """``compute()`` once per key; a problem is remembered and raised again."""
+    found = cache.get(key)
+    if found is None:
+        try:
+            found = compute()
+        except InputProblem as problem:
+            found = problem
+        cache[key] = found
+    if isinstance(found, InputProblem):
+        raise found
+    return found
+
+
+def sha256_of(path: Path) -> str:
+    """The sha256 of a file on disk, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

@@ -10,7 +10,7 @@ from runner import lockfile
 from runner.cli import Context
 from runner.commands import batch
 from runner.commands.common import add_manifest_args, load_manifests
-from runner.download import sha256_of
+from runner.inputs import sha256_of
 from runner.session import lock_path_for
 
 
