@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -27,6 +27,11 @@ except AttributeError:  # PyYAML built without libyaml
     _BaseLoader = yaml.SafeLoader
 
 MAX_EXPANDED_NODES = 5_000_000
+# Our own limit, below libyaml's (1,000, "exceeded maximum nesting depth") and the
+# pure-Python composer's recursion limit, so every PyYAML build says the same thing
+# at the same place. A manifest needs a handful of levels.
+MAX_DEPTH = 100
+TOO_DEEP = f"invalid YAML: nesting is deeper than {MAX_DEPTH} levels"
 TAG = "tag:yaml.org,2002:"
 _INT = re.compile(r"^[-+]?(?:[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
 _FLOAT = re.compile(
@@ -37,27 +42,31 @@ _FLOAT = re.compile(
 _SPECIAL_FIRST = frozenset("tTfFnN~<-+.0123456789")
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc]
-    """The safe loader with YAML 1.2 core-schema scalar resolution."""
+def make_loader(base: type) -> type:
+    """``base`` (a PyYAML safe loader) with YAML 1.2 core-schema scalar resolution."""
 
-    yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {}
+    class Loader(base):  # type: ignore[misc]
+        yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {}
 
-    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
-        # Most scalars are plain words: skip the regex scan when no resolver could match.
-        if kind is ScalarNode and implicit[0] and value and value[0] not in _SPECIAL_FIRST:
-            return TAG + "str"
-        tag: str = super().resolve(kind, value, implicit)
-        return tag
+        def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+            # Most scalars are plain words: skip the regex scan when no resolver could match.
+            if kind is ScalarNode and implicit[0] and value and value[0] not in _SPECIAL_FIRST:
+                return TAG + "str"
+            tag: str = super().resolve(kind, value, implicit)
+            return tag
+
+    for name, regexp, first in (
+        ("bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), "tTfF"),
+        ("int", _INT, "-+0123456789"),
+        ("float", _FLOAT, "-+0123456789."),
+        ("null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]),
+        ("merge", re.compile(r"^<<$"), "<"),
+    ):
+        Loader.add_implicit_resolver(TAG + name, regexp, list(first))
+    return Loader
 
 
-for _tag, _regexp, _first in (
-    ("bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), "tTfF"),
-    ("int", _INT, "-+0123456789"),
-    ("float", _FLOAT, "-+0123456789."),
-    ("null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]),
-    ("merge", re.compile(r"^<<$"), "<"),
-):
-    _Loader.add_implicit_resolver(TAG + _tag, _regexp, list(_first))
+_Loader = make_loader(_BaseLoader)
 
 
 class YamlProblem(Exception):
@@ -68,10 +77,13 @@ class YamlProblem(Exception):
         self.diagnostics = diagnostics
 
 
-def parse(text: str, file: str) -> tuple[Node | None, Any]:
-    """Compose and construct one YAML document; raise YamlProblem on any problem."""
+def parse(text: str, file: str, loader: type | None = None) -> tuple[Node | None, Any]:
+    """Compose and construct one YAML document; raise YamlProblem on any problem.
+
+    ``loader`` is a class from ``make_loader`` (by default on libyaml when present).
+    """
     with collector_paused():
-        node = _compose(text, file)
+        node = _compose(text, file, loader or _Loader)
         if node is None:
             return None, None
         builder = _Builder(file)
@@ -79,10 +91,6 @@ def parse(text: str, file: str) -> tuple[Node | None, Any]:
             data = builder.build(node)
         except _TooBig:
             data = None
-        except RecursionError:
-            raise YamlProblem(
-                [Diagnostic(file, 1, 1, "invalid YAML: nesting is too deep")]
-            ) from None
     if builder.problems:
         raise YamlProblem(builder.problems)
     return node, data
@@ -105,25 +113,54 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _compose(text: str, file: str) -> Node | None:
-    loader = _Loader(text)
+def _compose(text: str, file: str, loader_class: type) -> Node | None:
+    loader = loader_class(text)
     try:
         node: Node | None = loader.get_single_node()
-    except yaml.MarkedYAMLError as err:
+    except (RecursionError, yaml.YAMLError) as err:
+        # Past libyaml's own limit, or the pure-Python composer's recursion limit.
+        if not isinstance(err, RecursionError) and "nesting depth" not in str(err):
+            _refuse(err, text, file)
+        deep = _too_deep(text)
+        line, col = (deep.line + 1, deep.column + 1) if deep else (1, 1)
+        raise YamlProblem([Diagnostic(file, line, col, TOO_DEEP)]) from None
+    finally:
+        loader.dispose()
+    return node
+
+
+def _too_deep(text: str) -> Any:
+    """Where the first collection deeper than MAX_DEPTH starts, if there is one.
+
+    A ``Mark``, read from the pure-Python parser's event stream, which needs no recursion and
+    has no depth limit of its own (libyaml's scanner may stop before its first
+    event), so it finds the place the builder reports for shallower documents.
+    """
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return event.start_mark
+            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        pass
+    return None
+
+
+def _refuse(err: yaml.YAMLError, text: str, file: str) -> NoReturn:
+    """Raise the diagnostic for a YAML syntax or reader error."""
+    if isinstance(err, yaml.MarkedYAMLError):
         mark = err.problem_mark or err.context_mark
         if _unclosed_quote(err):  # where the string opens, not where the file ends
             mark = err.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = f"invalid YAML: {_syntax(err, text, line, col)}"
         raise YamlProblem([Diagnostic(file, line, col, message)]) from None
-    except yaml.YAMLError as err:
-        line, col = _reader_position(text, err)
-        raise YamlProblem([Diagnostic(file, line, col, f"invalid YAML: {_reason(err)}")]) from None
-    except RecursionError:
-        raise YamlProblem([Diagnostic(file, 1, 1, "invalid YAML: nesting is too deep")]) from None
-    finally:
-        loader.dispose()
-    return node
+    line, col = _reader_position(text, err)
+    raise YamlProblem([Diagnostic(file, line, col, f"invalid YAML: {_reason(err)}")]) from None
 
 
 def position(node: Node) -> tuple[int, int]:
@@ -177,6 +214,9 @@ class _Builder:
         self.built: dict[int, Any] = {}
         self.sizes: dict[int, int] = {}
         self.active: set[int] = set()
+        self.heights: dict[int, int] = {}  # levels below a built node, for its aliases
+        self.depth = 0  # collections open around the node being built
+        self.reach = 0  # the deepest level reached inside the node being built
 
     def problem(self, node: Node, message: str) -> None:
         line, col = position(node)
@@ -184,22 +224,31 @@ class _Builder:
 
     def build(self, node: Node) -> Any:
         ident = id(node)
-        if ident in self.built:  # an alias: shared, but counted as expanded
+        if ident in self.built:  # an alias: shared, but counted as expanded and as deep
             self.expanded += self.sizes[ident]
             self._check_size(node)
+            self._reached(node, self.depth + self.heights[ident])
             return self.built[ident]
         if ident in self.active:
             self.problem(node, "invalid YAML: this node contains an alias to itself")
             return None
-        before = self.expanded
+        before, outer, self.reach = self.expanded, self.reach, self.depth
         self.active.add(ident)
         value = self._construct(node)
         self.active.discard(ident)
         self.expanded += 1
         self._check_size(node)
         self.sizes[ident] = self.expanded - before
+        self.heights[ident] = self.reach - self.depth
+        self.reach = max(outer, self.reach)
         self.built[ident] = value
         return value
+
+    def _reached(self, node: Node, depth: int) -> None:
+        self.reach = max(self.reach, depth)
+        if depth > MAX_DEPTH:
+            self.problem(node, TOO_DEEP)
+            raise _TooBig
 
     def _check_size(self, node: Node) -> None:
         if self.expanded > MAX_EXPANDED_NODES:
@@ -208,13 +257,18 @@ class _Builder:
             raise _TooBig
 
     def _construct(self, node: Node) -> Any:
-        if isinstance(node, MappingNode):
-            return self._mapping(node)
-        if isinstance(node, SequenceNode):
+        if isinstance(node, ScalarNode):
+            return self._scalar(node)
+        self.depth += 1
+        try:
+            self._reached(node, self.depth)
+            if isinstance(node, MappingNode):
+                return self._mapping(node)
             if node.tag != TAG + "seq":
                 self.problem(node, f"unsupported YAML tag {_short(node.tag)}")
             return [self.build(item) for item in node.value]
-        return self._scalar(node)
+        finally:
+            self.depth -= 1
 
     def _mapping(self, node: MappingNode) -> dict[str, Any]:
         if node.tag != TAG + "map":
