@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import os
 import random
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import anyio
 import anyio.to_thread
 import httpx
 
-from runner.lockfile import fsync_dir
+from runner.files import fsync_dir, temp_beside
 
 MAX_BYTES = 4 << 30
 EXPIRED = frozenset({401, 403, 404, 410})
@@ -84,7 +83,7 @@ class Downloader:
             declared = response.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > self._max_bytes:
                 raise DownloadError(f"the output is larger than {self._max_bytes} bytes")
-            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+            fd, tmp = temp_beside(dest, ".part")  # modes from the umask, not 0600
             try:
                 digest, size = await self._write(response, fd)
                 await anyio.to_thread.run_sync(_commit, fd, tmp, dest)

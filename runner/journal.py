@@ -92,7 +92,7 @@ class Journal:
     def __init__(self, path: Path, on_record: Callable[[Record], None] | None = None) -> None:
         self.path = path
         self._on_record = on_record
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
         self._buffer: list[bytes] = []
         self._queued = 0
         self._durable = 0

@@ -20,7 +20,7 @@ import httpx
 
 from runner import schema
 from runner.errors import EXIT_FAILED, ApiStopped, VidbatchError
-from runner.lockfile import write_atomic
+from runner.files import write_atomic
 
 OPERATIONS: tuple[str, ...] = (
     "text-to-video",

@@ -10,7 +10,7 @@ from runner import report
 from runner.cli import Context
 from runner.commands.common import add_manifest_args, load_manifests
 from runner.errors import UsageError
-from runner.lockfile import write_atomic
+from runner.files import write_atomic
 from runner.results import LockView, load_view, status_counts
 
 
