@@ -33,6 +33,10 @@ MAX_EXPANDED_NODES = 5_000_000
 MAX_DEPTH = 100
 TOO_DEEP = f"invalid YAML: nesting is deeper than {MAX_DEPTH} levels"
 TAG = "tag:yaml.org,2002:"
+# Python refuses to print an int of over 4,300 digits (640 where an environment
+# lowers the limit), so every message or request naming a longer one would crash.
+MAX_INT_DIGITS = 600
+_INT_LIMIT = 10**MAX_INT_DIGITS
 _INT = re.compile(r"^[-+]?(?:[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
 _FLOAT = re.compile(
     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
@@ -305,7 +309,11 @@ class _Builder:
         if tag == TAG + "bool":
             return text.lower() == "true"
         if tag == TAG + "int" and _INT.match(text):
-            return _int(text)
+            value = _int(text) if len(text) <= MAX_INT_DIGITS else None
+            if value is None or abs(value) >= _INT_LIMIT:
+                self.problem(node, f"an integer of over {MAX_INT_DIGITS} digits is too large")
+                return 0
+            return value
         if tag == TAG + "float" and _FLOAT.match(text):
             number = _float(text)
             if not math.isfinite(number):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import ipaddress
+import re
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -95,20 +97,86 @@ def lockfile_option(ns: argparse.Namespace) -> Path | None:
 def api_settings(
     ns: argparse.Namespace, environ: Mapping[str, str], *, need_key: bool = True
 ) -> Api:
-    """The base URL (flag > env > default) and key (env only) for this run."""
+    """The base URL (flag > env > default) and key (env only) for this run.
+
+    Both are checked here, before anything is sent: a value httpx would refuse
+    while encoding a request (a non-ASCII key, a line break in it, a port past
+    65535) would otherwise surface in the middle of a run as a failed or
+    uncertain job, or as a traceback.
+    """
     if getattr(ns, "sandbox", False):
         return Api(SANDBOX_BASE, SANDBOX_KEY, sandbox=True)
     base_url = ns.base_url or environ.get("LEMONDATA_BASE_URL") or DEFAULT_BASE_URL
-    url = httpx.URL(base_url)
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ConfigError(f"the API base URL must be an http(s) URL, not {base_url!r}")
+    problem = base_url_problem(base_url)
+    if problem:
+        raise ConfigError(f"the API base URL {_shown_url(base_url)} {problem}")
     key = environ.get("LEMONDATA_API_KEY", "").strip()
     if not key and need_key:
         raise ConfigError(
             "LEMONDATA_API_KEY is not set: export your API key, "
             "or try vidbatch without one on the embedded sandbox with --sandbox"
         )
+    problem = key_problem(key)
+    if problem:
+        raise ConfigError(
+            f"LEMONDATA_API_KEY {problem}, which an HTTP header cannot carry (header "
+            "values are validated); export the key exactly as it was issued"
+        )
     return Api(base_url, key)
+
+
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+
+
+def base_url_problem(text: str) -> str | None:
+    """What is wrong with an API base URL, else None."""
+    if any(ch.isspace() or not ch.isprintable() for ch in text):
+        return "holds a space or a control character"
+    try:
+        url = httpx.URL(text)
+        port = url.port
+        host = url.raw_host.decode("ascii")
+    except (httpx.InvalidURL, UnicodeError) as err:
+        return f"is not a valid URL ({err})"
+    if url.scheme not in ("http", "https"):
+        return "must be an http(s) URL"
+    if not host:
+        return "has no host name"
+    if port is not None and not 0 < port < 65536:
+        return f"has port {port}; a port is 1 to 65535"
+    if not _valid_host(host):
+        return f"has an invalid host name {host[:80]!r}"
+    return None
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        labels = host.removesuffix(".").split(".")
+        return len(host) <= 253 and all(_LABEL.match(label) for label in labels)
+    return True
+
+
+def key_problem(key: str) -> str | None:
+    """What keeps ``key`` out of an Authorization header, else None; never the key."""
+    for position, ch in enumerate(key, start=1):
+        if ch in "\r\n":
+            return f"contains a line break (CR or LF) at character {position}"
+        if not ch.isascii():
+            return f"contains a non-ASCII character at character {position}"
+        if not ch.isprintable() or ch.isspace():
+            return f"contains a control character or space at character {position}"
+    return None
+
+
+def _shown_url(text: str) -> str:
+    """The URL for a message: clipped, without any user:password part."""
+    scheme, sep, rest = text.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        rest = "***@" + rest.split("@", 1)[1]
+    shown = f"{scheme}{sep}{rest}"
+    return repr(shown if len(shown) <= 100 else shown[:97] + "...")
 
 
 def duration_arg(text: str) -> float:
