@@ -27,7 +27,7 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".vidbatch-installed"
 LOCK = ROOT / "dev.lock"
-EXTRAS = ("test",)  # the test extra pulls in the sandbox extra
+EXTRAS = ("test", "bench")  # the test extra pulls in the sandbox extra
 UV = "uv>=0.9"
 EDITABLE_BUILD = ("editables",)  # what hatchling asks for to build an editable install
 LOCK_PYTHON = "3.10"  # the oldest Python pyproject.toml supports
