@@ -18,12 +18,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import anyio
 
 from runner.client import ApiClient
 from runner.download import Downloader
-from runner.errors import ApiStopped
+from runner.errors import ApiStopped, WriteError
 from runner.job import RunSettings
 from runner.lockfile import LockStore, is_orphan
 from runner.plan import SENDS, Plan, PlanItem, missing_outputs
@@ -61,6 +62,8 @@ class Outcome:
     elapsed: float = 0.0
     lockfiles: list[Path] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
+    write_error: WriteError | None = None  # the lockfile could not be kept
+    unsaved: dict[Path, dict[str, str]] = field(default_factory=dict)  # task ids, by lockfile
 
     @property
     def all_done(self) -> bool:
@@ -120,7 +123,11 @@ class Engine:
         for target in targets:
             removed = [i.key for i in target.plan.items if i.action == "remove"]
             if removed:
-                await target.store.drop(removed)
+                try:
+                    await target.store.drop(removed)
+                except WriteError as err:
+                    self._stop.stop_writing(err)
+                    return
         for target, item in self._ordered(targets):
             if item.action == "download":
                 tg.start_soon(self._download, self._work(target, item))
@@ -158,6 +165,9 @@ class Engine:
         self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
         try:
             status = await work.drive(resume)
+        except WriteError as err:
+            self._stop.stop_writing(err)
+            return
         finally:
             self._in_flight -= 1
             self._slots.release()
@@ -168,10 +178,17 @@ class Engine:
         if self._downloader is None:
             return
         async with self._downloads:
-            await work.download()
+            try:
+                await work.download()
+            except WriteError as err:
+                self._stop.stop_writing(err)
 
     def _outcome(self, targets: list[Target]) -> Outcome:
-        outcome = Outcome(stopped=self._stop.stopped, interrupted=self._stop.interrupted)
+        outcome = Outcome(
+            stopped=self._stop.stopped,
+            interrupted=self._stop.interrupted,
+            write_error=self._stop.write_failed,
+        )
         counts: Counter[str] = Counter()
         for target in targets:
             outcome.lockfiles.append(target.store.path)
@@ -210,5 +227,13 @@ def summary_event(outcome: Outcome) -> Event:
             "outputs": [str(p) for p in outcome.outputs],
             "interrupted": outcome.interrupted,
             "stopped": str(outcome.stopped) if outcome.stopped else None,
+            **_write_failure(outcome),
         },
     )
+
+
+def _write_failure(outcome: Outcome) -> dict[str, Any]:
+    if outcome.write_error is None:
+        return {}
+    unsaved = {str(path): tasks for path, tasks in outcome.unsaved.items()}
+    return {"write_error": str(outcome.write_error), "unsaved_tasks": unsaved}

@@ -8,6 +8,7 @@ a clean message and exit code, and anything else is a bug::
     ├── ManifestError             carries every Diagnostic found (exit 2)
     ├── LockError                 a lockfile is unreadable or held by another run
     ├── ConfigError               missing key, refused base URL, ...
+    ├── WriteError                a file cannot be written: disk full, read-only (exit 1)
     └── ApiStopped                the API stopped the run: 401, 402, 403 key (exit 3)
 """
 
@@ -50,6 +51,12 @@ class LockError(VidbatchError):
 
 class ConfigError(VidbatchError):
     """A setting is missing or refused (API key, base URL, ...)."""
+
+
+class WriteError(VidbatchError):
+    """A file vidbatch must write cannot be written (disk full, read-only folder, ...)."""
+
+    exit_code = EXIT_FAILED
 
 
 class ApiStopped(VidbatchError):

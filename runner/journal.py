@@ -16,11 +16,17 @@ harmless::
 Appends are group-committed: records queued while one write+fsync is under way
 go out together in the next one, and ``append`` returns only once its records
 are on disk, so no caller acts on a change that a crash could still lose. A torn
-last line (the process died in mid-write) is ignored on replay.
+line (the process died in mid-write) is skipped on replay.
+
+A write that fails (disk full, read-only, I/O error) is cut off again, so the file
+keeps exactly the records acknowledged, and the journal refuses every later write
+with the same ``WriteError``: what it was handed lives on in the caller's memory,
+which the lockfile saves whole when it can.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -30,7 +36,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from runner.errors import LockError
+from runner.errors import LockError, WriteError
 
 Record = Mapping[str, Any]
 
@@ -55,23 +61,42 @@ def apply(jobs: dict[str, Any], record: Record) -> None:
 
 
 def parse(data: bytes, name: str) -> list[dict[str, Any]]:
-    """The records in journal bytes; an incomplete last line is a torn write, ignored."""
-    lines = data.split(b"\n")
-    complete, _torn = lines[:-1], lines[-1]
+    """The records in journal bytes.
+
+    A line that is not JSON is a torn write: the process died in mid-write (the
+    last line), or a write failed part-way and a later one was appended after it.
+    A torn write was never acknowledged, so it is skipped; a record that follows
+    it, on a line of its own or after the torn bytes on the same line, still counts.
+    The bytes after the last newline are the one write that may still be under way.
+    """
     records: list[dict[str, Any]] = []
-    for number, line in enumerate(complete, start=1):
+    for number, line in enumerate(data.split(b"\n")[:-1], start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except ValueError as err:
-            if number == len(complete):
-                break  # a torn write that happened to end in a newline byte
-            raise LockError(f"{name}:{number}: corrupt journal line ({err})") from None
+        record = _decode(line)
+        if record is _TORN:
+            continue
         if not isinstance(record, dict) or not isinstance(record.get("job"), str):
             raise LockError(f"{name}:{number}: not a journal record")
         records.append(record)
     return records
+
+
+_TORN = object()
+
+
+def _decode(line: bytes) -> Any:
+    """The JSON value of ``line``; the record after a torn prefix; else ``_TORN``."""
+    start = 0
+    while start != -1:
+        try:
+            return json.loads(line[start:])
+        except ValueError:
+            # Only the whole record appended after the torn bytes parses to the
+            # end of the line: a suffix that starts inside the torn part leaves
+            # an object open or is followed by more data.
+            start = line.find(b'{"', start + 1)
+    return _TORN
 
 
 def replay(jobs: dict[str, Any], path: Path) -> int:
@@ -100,6 +125,7 @@ class Journal:
         self.size = os.fstat(self._fd).st_size
         self.bytes_written = 0
         self.commits = 0
+        self.failed: WriteError | None = None
 
     async def append(self, records: Iterable[Record]) -> None:
         """Queue ``records`` and return once they are on disk."""
@@ -147,11 +173,13 @@ class Journal:
 
     def close(self) -> None:
         """Write out anything still queued, and close the file."""
-        if self._buffer:
-            data = b"".join(self._buffer)
-            self._buffer.clear()
-            self._write(data)
-        os.close(self._fd)
+        try:
+            if self._buffer and self.failed is None:
+                data = b"".join(self._buffer)
+                self._buffer.clear()
+                self._write(data)
+        finally:
+            os.close(self._fd)
 
     async def _flush_locked(self) -> None:
         if not self._buffer:
@@ -163,11 +191,19 @@ class Journal:
         self._durable = upto
 
     def _write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-        os.fsync(self._fd)
+        if self.failed is not None:
+            raise self.failed
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            os.fsync(self._fd)
+        except OSError as err:
+            self.failed = WriteError(f"cannot write {self.path}: {err.strerror or err}")
+            with contextlib.suppress(OSError):  # then parse() skips the torn line
+                os.ftruncate(self._fd, self.size)
+            raise self.failed from None
         self.size += len(data)
         self.bytes_written += len(data)
         self.commits += 1

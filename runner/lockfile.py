@@ -19,8 +19,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
+
 from runner import journal
-from runner.errors import LockError
+from runner.errors import LockError, WriteError
 from runner.files import fsync_dir, write_atomic
 from runner.job import Job
 
@@ -114,8 +117,20 @@ class LockStore:
 
     @classmethod
     def open(cls, path: Path, manifest: str | None = None) -> LockStore:
-        """Take the run lock, replay the journal, settle orphaned intents, compact."""
+        """Take the run lock, replay the journal, settle orphaned intents, compact.
+
+        A lockfile that cannot be written (read-only folder, full disk) is a
+        LockError here, before anything could be sent.
+        """
         path = path.absolute()
+        try:
+            return cls._open(path, manifest)
+        except (OSError, WriteError) as err:
+            reason = err.strerror if isinstance(err, OSError) else str(err)
+            raise LockError(f"cannot write the lockfile {path}: {reason}") from None
+
+    @classmethod
+    def _open(cls, path: Path, manifest: str | None) -> LockStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         mutex_fd = _take_mutex(path)
         try:
@@ -173,20 +188,55 @@ class LockStore:
         await self.journal.checkpoint(self._snapshot, self._save)
 
     async def close(self) -> None:
-        """Settle orphaned intents, compact, remove the journal and release the lock."""
-        orphans = [key for key, entry in self.jobs.items() if is_orphan(entry)]
-        for key in orphans:
-            await self.update(key, status="uncertain", error={"message": UNCERTAIN_MESSAGE})
-        await self.compact()
-        self.journal.close()
-        with contextlib.suppress(FileNotFoundError):
-            journal_path(self.path).unlink()
+        """Settle orphaned intents, compact, remove the journal and release the lock.
+
+        After a failed journal write the whole state is saved in one lockfile
+        write instead; when that fails too the WriteError is raised, the lock
+        released, and the journal keeps what was acknowledged.
+        """
+        try:
+            for entry in self.jobs.values():
+                if is_orphan(entry):
+                    entry.update(status="uncertain", error={"message": UNCERTAIN_MESSAGE})
+            if self.journal.failed is None:
+                await self.compact()
+            else:
+                await anyio.to_thread.run_sync(self._save, self._snapshot())
+            self.journal.close()
+            with contextlib.suppress(FileNotFoundError):
+                journal_path(self.path).unlink()
+        except WriteError:
+            self.release()
+            raise
         _release_mutex(self.path, self._mutex_fd)
 
     def release(self) -> None:
         """Let go without compacting (the journal stays, and replays next time)."""
-        self.journal.close()
-        _release_mutex(self.path, self._mutex_fd)
+        try:
+            self.journal.close()
+        except WriteError:
+            pass  # the journal keeps what was acknowledged; memory has the rest
+        finally:
+            _release_mutex(self.path, self._mutex_fd)
+
+    def restore(self, key: str, entry: Mapping[str, Any] | None) -> None:
+        """Set an entry back in memory only, after its change failed to reach disk."""
+        if entry is None:
+            self.jobs.pop(key, None)
+        else:
+            self.jobs[key] = dict(entry)
+
+    def unsaved_tasks(self) -> dict[str, str]:
+        """Task ids held in memory that the files on disk do not record, by job key."""
+        try:
+            saved = read(self.path)["jobs"]
+        except LockError:
+            saved = {}
+        return {
+            key: str(entry["task_id"])
+            for key, entry in self.jobs.items()
+            if entry.get("task_id") and (saved.get(key) or {}).get("task_id") != entry["task_id"]
+        }
 
     async def _append(self, records: list[dict[str, Any]]) -> None:
         await self.journal.append(records)
@@ -204,7 +254,10 @@ class LockStore:
         return render(self.doc).encode("utf-8")
 
     def _save(self, data: bytes) -> None:
-        write_atomic(self.path, data)
+        try:
+            write_atomic(self.path, data)
+        except OSError as err:
+            raise WriteError(f"cannot write {self.path}: {err.strerror or err}") from None
         self._size = len(data)
         self.bytes_written += len(data)
 

@@ -18,6 +18,7 @@ import anyio
 
 from runner.client import ApiClient, GaveUp, JobRejected
 from runner.engine import Engine, Outcome, Target
+from runner.errors import WriteError
 from runner.job import Manifest, RunSettings
 from runner.lockfile import IN_FLIGHT, LockStore, utc_now
 from runner.plan import PlanOptions, make_plan
@@ -101,10 +102,25 @@ async def refresh_once(store: LockStore, client: ApiClient, keys: Iterable[str])
 
 
 async def execute(engine: Engine, targets: list[Target]) -> Outcome:
-    """Run ``targets`` with ``engine``, then compact and release every lockfile."""
+    """Run ``targets`` with ``engine``, then compact and release every lockfile.
+
+    A lockfile that could not be written, during the run or at its close, is
+    told in the outcome with the task ids that only memory holds.
+    """
+    failures: list[WriteError] = []
     try:
-        return await engine.run(targets)
+        outcome = await engine.run(targets)
     finally:
         with anyio.CancelScope(shield=True):
             for target in targets:
-                await target.store.close()
+                try:
+                    await target.store.close()
+                except WriteError as err:
+                    failures.append(err)
+    outcome.write_error = outcome.write_error or (failures[0] if failures else None)
+    if outcome.write_error is not None:
+        for target in targets:
+            unsaved = target.store.unsaved_tasks()
+            if unsaved:
+                outcome.unsaved[target.store.path] = unsaved
+    return outcome

@@ -20,7 +20,7 @@ import anyio
 
 from runner.client import ApiClient, CreateUncertain, GaveUp, JobRejected, KeyRefused, NoBalance
 from runner.download import Downloader, DownloadError, Fetched, UrlExpired
-from runner.errors import ApiStopped
+from runner.errors import ApiStopped, WriteError
 from runner.job import ChangedInputError, Job, Manifest, RunSettings
 from runner.lockfile import UNCERTAIN_MESSAGE, LockStore, intent_entry, utc_now
 from runner.plan import missing_outputs, seed_for
@@ -39,14 +39,26 @@ class Stop:
     stopped: ApiStopped | None = None
     no_balance: bool = False
     cancel_run: Callable[[], None] | None = None
+    write_failed: WriteError | None = None
 
     @property
     def submitting_stopped(self) -> bool:
-        return self.interrupted or self.no_balance or self.stopped is not None
+        return (
+            self.interrupted
+            or self.no_balance
+            or self.stopped is not None
+            or self.write_failed is not None
+        )
 
     def stop_run(self, err: ApiStopped) -> None:
         """401: stop everything now."""
         self.stopped = err
+        if self.cancel_run is not None:
+            self.cancel_run()
+
+    def stop_writing(self, err: WriteError) -> None:
+        """The lockfile cannot be written: nothing more may be sent or recorded."""
+        self.write_failed = self.write_failed or err
         if self.cancel_run is not None:
             self.cancel_run()
 
@@ -118,6 +130,10 @@ class JobWork:
             return False
         try:
             await self.store.put(self.key, intent_entry(self.job, seed, attempts))
+        except WriteError:
+            self.store.restore(self.key, previous)  # not recorded, so not sent
+            raise
+        try:
             created = await self.client.create(body, self._record_created)
         except CreateUncertain as err:
             await self._finish("uncertain", {"message": f"{err}; {UNCERTAIN_MESSAGE}"})
@@ -133,6 +149,8 @@ class JobWork:
             await self._revert(previous)
             self.stop.stop_submitting(err)
             return False
+        except WriteError:
+            raise  # the task may exist: its id stays in memory, for the close to save
         except BaseException:
             # Cancelled before a create was sent or between attempts (each send is
             # shielded and recorded inside its shield): nothing was made.
@@ -220,6 +238,10 @@ class JobWork:
                 await self.store.update(self.key, outputs=[dict(o) for o in outputs])
             except DownloadError as err:
                 self._emit("warning", message=str(err), index=index)
+                return None
+            except OSError as err:  # a full disk, a read-only folder: the next run fetches it
+                message = f"cannot save {dest.name}: {err.strerror or err}"
+                self._emit("warning", message=message, index=index)
                 return None
         self._emit("warning", message="the output URL kept expiring", index=index)
         return None

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import errno
+import json
 import os
+import shutil
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
 
-from runner import files
+from runner import files, journal, lockfile
+from runner.errors import WriteError
+from runner.sandbox import Sandbox, SandboxConfig, background
+from tests.factory import validate_lockfile
 from tests.netguard import no_network  # noqa: F401
 from tests.test_run_cli import Cli, write_manifest
 
@@ -133,3 +143,192 @@ def test_non_ascii_manifest_keys_are_diagnostics(tmp_path: Path, cli: Cli) -> No
         f"{manifest}:6:5: error: jobs[0].prömpt: unknown field; did you mean prompt?",
         "vidbatch: 2 error(s) in manifest; nothing was submitted",
     ]
+
+
+class FullDisk:
+    """os.write and os.replace fail with ENOSPC once a task id is to be journaled."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, recovers: bool = False) -> None:
+        self.full = False
+        self.recovers = recovers
+        real_write, real_replace = os.write, os.replace
+
+        def write(fd: int, data: Any) -> int:
+            if self.full or b'"task_id":"' in bytes(data):
+                self.full = True
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real_write(fd, data)
+
+        def replace(src: Any, dst: Any) -> None:
+            if self.full and not self.recovers:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            self.full = False
+            real_replace(src, dst)
+
+        monkeypatch.setattr(os, "write", write)
+        monkeypatch.setattr(os, "replace", replace)
+
+
+@pytest.fixture
+def served(cli: Cli) -> Iterator[Sandbox]:
+    sandbox = Sandbox(SandboxConfig(task_seconds=(0.05, 0.1)))
+    with background(sandbox) as url:
+        cli.environ["LEMONDATA_API_KEY"] = "sk-disk-test"
+        cli.environ["LEMONDATA_BASE_URL"] = url
+        yield sandbox
+
+
+def test_disk_full_mid_run_prints_every_task_id_not_recorded(
+    tmp_path: Path, cli: Cli, served: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifest = write_manifest(tmp_path, 3)
+    FullDisk(monkeypatch)
+    assert cli("run", str(manifest)) == 1, cli.err
+    monkeypatch.undo()
+    journal = tmp_path / "shots.lock.json.journal"
+    assert f"vidbatch: error: cannot write {journal}: No space left on device; the run stopped" in (
+        cli.err
+    )
+    assert "Traceback" not in cli.err
+    printed = dict(line.split() for line in cli.err.splitlines() if line.startswith("  "))
+    assert set(printed.values()) == set(served.tasks) != set()
+    assert f"{len(printed)} task id(s) are not recorded in shots.lock.json" in cli.err
+    # What reached the disk is intact, and the next run can read it.
+    saved = lockfile.read(tmp_path / "shots.lock.json")["jobs"].values()
+    assert {e["task_id"] for e in saved if e["task_id"]}.isdisjoint(printed.values())
+
+
+def test_disk_full_then_freed_keeps_every_task_id_in_the_lockfile(
+    tmp_path: Path, cli: Cli, served: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifest = write_manifest(tmp_path, 3)
+    FullDisk(monkeypatch, recovers=True)
+    assert cli("run", str(manifest), "--json") == 1, cli.err
+    monkeypatch.undo()
+    assert "every task id the API returned is recorded in the lockfile" in cli.err
+    summary = json.loads(cli.out.splitlines()[-1])
+    assert summary["write_error"].endswith("No space left on device")
+    assert summary["unsaved_tasks"] == {}
+    doc = validate_lockfile(tmp_path / "shots.lock.json")
+    recorded = {e["task_id"] for e in doc["jobs"].values() if e["task_id"]}
+    assert recorded == set(served.tasks) != set()
+    assert not (tmp_path / "shots.lock.json.journal").exists()
+    # The next run resumes those tasks instead of submitting them again.
+    assert cli("run", str(manifest)) == 0, cli.err
+    assert len(served.tasks) == 3
+
+
+def test_journal_write_failure_leaves_no_torn_line(tmp_path: Path) -> None:
+    path = tmp_path / "j.journal"
+    log = journal.Journal(path)
+
+    async def main() -> None:
+        await log.append([{"job": "a", "put": {}}])
+        real = os.write
+
+        def half(fd: int, data: Any) -> int:
+            real(fd, bytes(data)[:5])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        os.write = half  # type: ignore[assignment]
+        try:
+            with pytest.raises(WriteError, match="No space left on device"):
+                await log.append([{"job": "b", "put": {}}])
+        finally:
+            os.write = real
+        with pytest.raises(WriteError):  # refused, not appended after a gap
+            await log.append([{"job": "c", "put": {}}])
+
+    anyio.run(main)
+    log.close()
+    assert journal.parse(path.read_bytes(), "j") == [{"job": "a", "put": {}}]
+    assert path.read_bytes() == journal.encode({"job": "a", "put": {}})
+
+
+def read_only_run(folder: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``vidbatch args`` in a mount namespace of its own where ``folder`` is read-only.
+
+    Root ignores file modes, so a read-only bind mount is the one honest way to
+    make a folder unwritable; the namespace takes the mount away with the process.
+    """
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare(1)")
+    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_PROXY")}
+    env["LEMONDATA_API_KEY"] = "sk-read-only-test"
+    command = ["unshare", "-m", "sh", "-c", script, "sh", str(folder)]
+    result = subprocess.run(
+        [*command, sys.executable, "-m", "runner", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if "mount" in result.stderr and "runner" not in result.stderr and result.returncode:
+        pytest.skip(f"no read-only bind mounts here: {result.stderr.strip()}")
+    return result
+
+
+@pytest.mark.slow
+def test_read_only_folders_are_clear_errors_before_and_while_running(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    manifest = write_manifest(project, 2)
+    (project / "renders").mkdir()
+    reports = tmp_path / "reports"
+    reports.mkdir()
+
+    junit = read_only_run(
+        reports, project, "run", "shots.yaml", "--sandbox", "--junit", str(reports / "j.xml")
+    )
+    assert junit.returncode == 2, junit.stderr
+    assert junit.stderr == (
+        f"vidbatch: error: --junit {reports / 'j.xml'}: "
+        "cannot write there (Read-only file system)\n"
+    )
+    assert not (project / "shots.lock.json").exists()
+
+    locked = read_only_run(project, project, "run", "shots.yaml", "--sandbox")
+    assert locked.returncode == 2, locked.stderr
+    assert locked.stderr == (
+        f"vidbatch: error: cannot write the lockfile {project / 'shots.lock.json'}: "
+        "Read-only file system\n"
+    )
+
+    outputs = read_only_run(project / "renders", project, "run", "shots.yaml", "--sandbox")
+    assert outputs.returncode == 1, outputs.stderr
+    assert "Traceback" not in outputs.stderr
+    assert "cannot save shot0.mp4: Read-only file system" in outputs.stderr
+    doc = validate_lockfile(project / "shots.lock.json")
+    assert all(
+        entry["task_id"] and entry["status"] == "completed" for entry in doc["jobs"].values()
+    )
+    assert manifest.exists() and not list((project / "renders").iterdir())
+
+
+def test_unwritable_report_paths_are_refused_before_anything_is_sent(
+    tmp_path: Path, cli: Cli
+) -> None:
+    manifest = str(write_manifest(tmp_path, 1))
+    (tmp_path / "file").write_text("")
+    (tmp_path / "folder").mkdir()
+    cases = [
+        (
+            ["--junit", "file/j.xml"],
+            "--junit file/j.xml: cannot write there (file is not a directory)",
+        ),
+        (["--summary", "folder"], "--summary folder: cannot write there (is a directory)"),
+    ]
+    for flags, message in cases:
+        assert cli("run", manifest, "--sandbox", *flags) == 2
+        assert cli.err == f"vidbatch: error: {message}\n"
+    cli.environ["GITHUB_STEP_SUMMARY"] = str(tmp_path / "file" / "step.md")
+    assert cli("run", manifest, "--sandbox") == 2
+    assert cli.err == (
+        f"vidbatch: error: $GITHUB_STEP_SUMMARY {tmp_path / 'file' / 'step.md'}: "
+        "cannot append to it (Not a directory)\n"
+    )
+    assert not (tmp_path / "shots.lock.json").exists()
+    assert cli("report", manifest, "-o", "file/r.html") == 1
+    assert cli.err.startswith("vidbatch: error: cannot write the report file/r.html: ")

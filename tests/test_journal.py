@@ -31,10 +31,24 @@ def test_torn_line_ending_in_newline_byte_is_ignored() -> None:
     assert journal.parse(data, "j") == [{"job": "a", "put": {}}]
 
 
-def test_corrupt_middle_line_is_an_error() -> None:
-    data = b'{"job": "a", "put": {}}\nnot json\n{"job": "b", "put": {}}\n'
-    with pytest.raises(LockError, match="j:2: corrupt journal line"):
-        journal.parse(data, "j")
+def test_torn_middle_line_hides_no_later_record() -> None:
+    data = b'{"job": "a", "put": {}}\n{"job": "x", "put": {"req\n{"job": "b", "put": {}}\n'
+    assert journal.parse(data, "j") == [{"job": "a", "put": {}}, {"job": "b", "put": {}}]
+
+
+def test_record_appended_after_torn_bytes_on_one_line_counts() -> None:
+    # A write that failed part-way, then the next append on the same line.
+    put = {"request": {"extra": {"job": "x"}}, "status": "pending"}
+    torn = journal.encode({"job": "a", "put": put})[:-9]
+    data = (
+        torn + journal.encode({"job": "b", "put": put}) + journal.encode({"job": "c", "drop": True})
+    )
+    assert journal.parse(data, "j") == [{"job": "b", "put": put}, {"job": "c", "drop": True}]
+
+
+def test_json_that_is_not_a_record_is_an_error() -> None:
+    with pytest.raises(LockError, match="j:2: not a journal record"):
+        journal.parse(b'{"job": "a", "put": {}}\n[1, 2]\n', "j")
 
 
 def test_replay_twice_is_idempotent(tmp_path: Path) -> None:

@@ -276,9 +276,25 @@ def print_summary(outcome: Outcome, stream: TextIO, cwd: Path) -> None:
         )
     for lock, out in zip(outcome.lockfiles, outcome.outputs, strict=True):
         stream.write(f"lockfile: {_shown(lock, cwd)}  outputs: {_shown(out, cwd)}\n")
-    if outcome.interrupted:
+    if outcome.write_error is not None:
+        _print_write_failure(outcome, stream, cwd)
+    elif outcome.interrupted:
         stream.write("interrupted: state saved; the next `vidbatch run` resumes\n")
     stream.flush()
+
+
+def _print_write_failure(outcome: Outcome, stream: TextIO, cwd: Path) -> None:
+    """The lockfile could not be kept: say so, and give every task id it lacks."""
+    stream.write(f"vidbatch: error: {outcome.write_error}; the run stopped\n")
+    if not outcome.unsaved:
+        stream.write("vidbatch: every task id the API returned is recorded in the lockfile\n")
+    for lock, tasks in outcome.unsaved.items():
+        stream.write(
+            f"vidbatch: {len(tasks)} task id(s) are not recorded in {_shown(lock, cwd)}; "
+            "keep them (the tasks may be billed):\n"
+        )
+        for key, task_id in sorted(tasks.items()):
+            stream.write(f"  {key}  {task_id}\n")
 
 
 def _shown(path: Path, cwd: Path) -> str:

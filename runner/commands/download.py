@@ -48,6 +48,8 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
     finally:
         reporter.close()
     batch.print_summary(outcome, ctx.stderr, Path.cwd())
+    if outcome.write_error is not None:
+        return EXIT_FAILED
     if outcome.stopped is not None:
         ctx.error(str(outcome.stopped))
         return outcome.stopped.exit_code

@@ -12,7 +12,7 @@ import httpx
 from runner import models
 from runner.cli import Context
 from runner.commands import batch
-from runner.errors import UsageError
+from runner.errors import UsageError, WriteError
 
 COLUMNS = (
     ("text", "text-to-video"),
@@ -51,7 +51,10 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
     cache = models.cache_path(ctx.environ)
     if ns.refresh:
         matrix = anyio.run(_fetch, ns, ctx)
-        models.write_cache(cache, matrix)
+        try:
+            models.write_cache(cache, matrix)
+        except OSError as err:
+            raise WriteError(f"cannot write the model cache {cache}: {err.strerror}") from None
         print(f"cached {len(matrix.models)} models from the live list in {cache}", file=ctx.stderr)
     elif ns.sandbox or ns.base_url:
         raise UsageError("--base-url and --sandbox apply only with --refresh")

@@ -9,7 +9,7 @@ from typing import Any
 from runner import report
 from runner.cli import Context
 from runner.commands.common import add_manifest_args, load_manifests
-from runner.errors import UsageError
+from runner.errors import UsageError, WriteError
 from runner.files import write_atomic
 from runner.results import LockView, load_view, status_counts
 
@@ -55,8 +55,11 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
     out = (
         Path(ns.output) if ns.output else report.default_path(views[0].lockfile, manifests[0].path)
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(out, report.render_html(views, out.parent).encode("utf-8"))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(out, report.render_html(views, out.parent).encode("utf-8"))
+    except OSError as err:
+        raise WriteError(f"cannot write the report {out}: {err.strerror or err}") from None
     print(f"wrote {out} ({_counts(views)})", file=ctx.stdout)
     return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import signal
 import threading
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import anyio
 
+from runner import files
 from runner.cli import Context
 from runner.commands import batch
 from runner.commands.common import add_manifest_args, load_manifests
@@ -63,6 +65,7 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
     manifests = load_manifests(ns.manifests, ctx, allow_unknown_models=ns.allow_unknown_models)
     lockfile = batch.lockfile_option(ns)
     api = batch.api_settings(ns, ctx.environ)
+    _check_report_paths(ns, ctx)
     options = PlanOptions(
         only=tuple(ns.only),
         force=ns.force,
@@ -93,8 +96,13 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
     finally:
         reporter.close()
     batch.print_summary(outcome, ctx.stderr, Path.cwd())
-    _write_reports(ns, ctx, targets, outcome)
-    return _exit_code(outcome, ctx)
+    code = _exit_code(outcome, ctx)
+    try:
+        _write_reports(ns, ctx, targets, outcome)
+    except OSError as err:
+        ctx.error(f"cannot write {err.filename}: {err.strerror}; the lockfile is saved")
+        return code or EXIT_FAILED
+    return code
 
 
 async def _run(
@@ -145,6 +153,22 @@ def _sandbox_time(settings: Any) -> Any:
     )
 
 
+def _check_report_paths(ns: argparse.Namespace, ctx: Context) -> None:
+    """A report that could not be written at the end is refused before anything is sent."""
+    for flag, path in (("--junit", ns.junit), ("--summary", ns.summary)):
+        problem = path and files.write_problem(path)
+        if problem:
+            raise UsageError(f"{flag} {path}: cannot write there ({problem})")
+    step_summary = ctx.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        try:
+            os.close(os.open(step_summary, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666))
+        except OSError as err:
+            raise UsageError(
+                f"$GITHUB_STEP_SUMMARY {step_summary}: cannot append to it ({err.strerror})"
+            ) from None
+
+
 def _write_reports(
     ns: argparse.Namespace, ctx: Context, targets: list[Target], outcome: Outcome
 ) -> None:
@@ -162,16 +186,27 @@ def _write_reports(
         for t in targets
     ]
     if ns.junit is not None:
-        ns.junit.write_text(junit.render_junit(views), encoding="utf-8")
+        _write_file(ns.junit, junit.render_junit(views))
     markdown = summary.render_markdown(views, outcome.elapsed)
     if ns.summary is not None:
-        ns.summary.write_text(markdown, encoding="utf-8")
+        _write_file(ns.summary, markdown)
     if step_summary:
         with open(step_summary, "a", encoding="utf-8") as fh:
             fh.write(markdown)
 
 
+def _write_file(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        files.write_atomic(path, text.encode("utf-8"))
+    except OSError as err:
+        err.filename = err.filename or str(path)
+        raise
+
+
 def _exit_code(outcome: Outcome, ctx: Context) -> int:
+    if outcome.write_error is not None:
+        return EXIT_FAILED  # told with the summary, with every task id not recorded
     if outcome.interrupted:
         return EXIT_INTERRUPTED
     if outcome.stopped is not None:
