@@ -18,6 +18,7 @@ import os
 import secrets
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 NAME_MAX = 255  # bytes in one path component, where pathconf cannot tell
 PATH_MAX = 4096  # bytes in a whole path, likewise
@@ -70,22 +71,31 @@ def fsync_dir(folder: Path) -> None:
 class NotRegular(OSError):
     """A path that was to be read as a file is a FIFO, a device, a socket or a folder."""
 
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.strerror}"
 
-def read_regular(path: Path, limit: int | None = None) -> bytes:
-    """The bytes of regular file ``path`` (at most ``limit`` + 1 of them).
+
+def open_regular(path: Path) -> BinaryIO:
+    """Regular file ``path``, open for reading in binary.
 
     Raises ``NotRegular`` for anything but a regular file, without waiting for a
-    FIFO's writer or a device's data; OSError when it cannot be read.
+    FIFO's writer or a device's data; OSError when it cannot be opened.
     """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise NotRegular(errno.EINVAL, _kind(mode), str(path))
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read() if limit is None else handle.read(limit + 1)
-    finally:
+        return os.fdopen(fd, "rb")  # O_NONBLOCK means nothing to a regular file
+    except BaseException:
         os.close(fd)
+        raise
+
+
+def read_regular(path: Path, limit: int | None = None) -> bytes:
+    """The bytes of regular file ``path`` (at most ``limit`` + 1 of them); see ``open_regular``."""
+    with open_regular(path) as handle:
+        return handle.read() if limit is None else handle.read(limit + 1)
 
 
 def _kind(mode: int) -> str:

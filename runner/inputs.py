@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
+from runner.files import open_regular, read_regular
 from runner.job import LocalFile
 
 K = TypeVar("K")
@@ -107,7 +108,7 @@ class LocalInputs:
         if size > MAX_PROMPT_FILE:
             raise InputProblem(f"{_shown(value)}: larger than the {MAX_PROMPT_FILE:,}-byte limit")
         try:
-            return target.read_text("utf-8").rstrip("\n")
+            return read_regular(target, MAX_PROMPT_FILE).decode("utf-8").rstrip("\n")
         except UnicodeDecodeError:
             raise InputProblem(f"{_shown(value)}: not UTF-8 text") from None
         except OSError as err:
@@ -183,9 +184,9 @@ def _once(cache: dict[K, V | InputProblem], key: K, compute: Callable[[], V]) ->
 
 
 def sha256_of(path: Path) -> str:
-    """The sha256 of a file on disk, read in 1 MiB blocks."""
+    """The sha256 of a regular file on disk, read in 1 MiB blocks (never waits on a FIFO)."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with open_regular(path) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()

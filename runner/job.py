@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from runner import files
+
 SeedMode = Literal["fixed", "derived", "random"]
 
 
@@ -34,7 +36,8 @@ class LocalFile:
         return {"path": self.path, "sha256": self.sha256}
 
     def data_url(self) -> str:
-        data = self.absolute.read_bytes()
+        # Read without blocking: the file may have been swapped for a FIFO since.
+        data = files.read_regular(self.absolute, self.size)
         if hashlib.sha256(data).hexdigest() != self.sha256:
             raise ChangedInputError(self.path)
         return f"data:{self.mime};base64,{base64.b64encode(data).decode('ascii')}"

@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 
 from runner import files, journal, lockfile
 from runner.errors import WriteError
+from runner.inputs import LocalInputs, sha256_of
 from runner.sandbox import Sandbox, SandboxConfig, background
 from tests.factory import validate_lockfile
 from tests.netguard import no_network  # noqa: F401
@@ -332,3 +334,75 @@ def test_unwritable_report_paths_are_refused_before_anything_is_sent(
     assert not (tmp_path / "shots.lock.json").exists()
     assert cli("report", manifest, "-o", "file/r.html") == 1
     assert cli.err.startswith("vidbatch: error: cannot write the report file/r.html: ")
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
+
+
+@pytest.mark.timeout(10)
+def test_input_swapped_for_a_fifo_after_validation_is_refused_at_once(tmp_path: Path) -> None:
+    (tmp_path / "shoe.png").write_bytes(PNG)
+    found = LocalInputs(tmp_path).resolve("image_url", "shoe.png")
+    (tmp_path / "shoe.png").unlink()
+    os.mkfifo(tmp_path / "shoe.png")  # no writer: a blocking open would wait for ever
+    with pytest.raises(files.NotRegular, match="is a named pipe"):
+        found.data_url()
+    with pytest.raises(files.NotRegular, match="is a named pipe"):
+        sha256_of(tmp_path / "shoe.png")
+    with pytest.raises(files.NotRegular, match="is a device"):
+        files.read_regular(Path("/dev/zero"))
+
+
+def start_image_run(manifest: Path, url: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_PROXY")}
+    env["LEMONDATA_API_KEY"] = "sk-fifo-test"
+    command = [sys.executable, "-m", "runner", "run", str(manifest), "--base-url", url]
+    return subprocess.Popen(
+        [*command, "--json", "--yes"],
+        cwd=manifest.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_fifo_input_does_not_hang_the_run_and_ctrl_c_still_works(tmp_path: Path) -> None:
+    (tmp_path / "shoe.png").write_bytes(PNG)
+    manifest = tmp_path / "fifo.yaml"
+    texts = "\n".join(f"  - id: later{i}\n    prompt: Later shot {i}" for i in range(4))
+    manifest.write_text(
+        "version: 1\n"
+        "defaults: {model: kling-v2.6-pro, duration: 5}\n"
+        "run: {concurrency: 1, rate: 50, timeout: 1m, poll: {initial: 50ms, max: 100ms}}\n"
+        "output: {dir: renders}\n"
+        "jobs:\n"
+        "  - id: first\n    prompt: First shot\n"
+        "  - id: spin\n    prompt: Spin\n    image_url: shoe.png\n"
+        f"{texts}\n"
+    )
+    sandbox = Sandbox(SandboxConfig(task_seconds=(1.0, 1.0)))
+    with background(sandbox) as url:
+        run = start_image_run(manifest, url)
+        try:
+            assert run.stdout is not None
+            events = (json.loads(line) for line in run.stdout)
+            first = next(e for e in events if e["event"] == "submitted")
+            assert first["job"] == "first"
+            (tmp_path / "shoe.png").unlink()
+            os.mkfifo(tmp_path / "shoe.png")
+            failed = next(e for e in events if e["event"] in ("failed", "submitted"))
+            assert (failed["event"], failed["job"]) == ("failed", "spin")
+            assert "is a named pipe (FIFO), not a regular file" in failed["message"]
+            next(e for e in events if e["event"] == "submitted")  # the run goes on
+            run.send_signal(signal.SIGINT)
+            _, err = run.communicate(timeout=20)
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.communicate()
+    assert run.returncode == 130, err
+    assert "Traceback" not in err
+    assert "interrupted: state saved" in err

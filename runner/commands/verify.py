@@ -58,6 +58,9 @@ def check_output(folder: Path, output: dict[str, Any]) -> str | None:
     file = folder / output["path"]
     if not file.is_file():
         return "missing"
-    if sha256_of(file) != output.get("sha256"):
+    try:
+        if sha256_of(file) != output.get("sha256"):
+            return "changed"
+    except OSError:  # unreadable, or swapped for a FIFO or a device
         return "changed"
     return None
