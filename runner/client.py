@@ -1,13 +1,15 @@
 """The LemonData video API: create a task, poll it; errors classified per status.
 
-One ``ApiClient`` per run sends through an injected httpx transport (the lean
-one of ``runner.transport``, ``httpx.MockTransport`` or the sandbox's in tests);
+One ``ApiClient`` per run sends through an injected ``httpx.AsyncClient`` (httpx's
+own stack, configured by ``runner.commands.clients``; in tests one on
+``httpx.MockTransport``, the sandbox's transport or a loopback server);
 the key goes on each request to the API's own origin, and nowhere else. Every
 request takes a token from the run's ``RateLimiter``.
 
 Errors (api/README.md, "Errors" and "Idempotency and billing")::
 
     KeyRefused (ApiStopped)   401: stop the whole run
+    └── NetworkStopped        TLS or proxy failure: stop the whole run (exit 2)
     NoBalance (ApiStopped)    402: stop submitting, finish polling
     JobRejected               400/403/404/413 ...: that job fails, details kept
     CreateUncertain           a create was sent and no answer came back
@@ -29,8 +31,8 @@ from urllib.parse import quote
 import anyio
 import httpx
 
-from runner import __version__, responses
-from runner.errors import ApiStopped
+from runner import __version__, network, responses
+from runner.errors import EXIT_USAGE, ApiStopped
 from runner.ratelimit import RateLimiter
 from runner.responses import Created, TaskState, api_error, retry_after
 
@@ -39,11 +41,22 @@ DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 USER_AGENT = f"vidbatch/{__version__}"
 CREATE_PATH = "/v1/videos/generations"
 TASK_PATH = "/v1/tasks/"
-NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+NEVER_SENT = network.NEVER_SENT  # the errors of a request that certainly never left
+MAX_ANSWER = 16 * network.MIB  # an API answer larger than this is cut off, unused
+DEADLINE = 120.0  # seconds for one request and its whole answer, whatever the server trickles
 
 
 class KeyRefused(ApiStopped):
     """401: the key is invalid or expired."""
+
+
+class NetworkStopped(KeyRefused):
+    """A TLS or proxy failure: the machine's settings, which no retry mends.
+
+    Handled as a refused key is (the run stops at once, state saved), but a
+    configuration problem, exit 2, with the cause as the message."""
+
+    exit_code = EXIT_USAGE
 
 
 class NoBalance(ApiStopped):
@@ -88,19 +101,24 @@ class _Outcome:
 
 
 class ApiClient:
-    """Creates and polls tasks on ``base_url`` with ``api_key``; retries what is safe."""
+    """Creates and polls tasks on ``base_url`` with ``api_key``; retries what is safe.
+
+    ``http`` sends every request; ``proxy`` names the proxy it routes the API
+    through, if any, for the message when it cannot be reached."""
 
     def __init__(
         self,
-        transport: httpx.AsyncBaseTransport,
+        http: httpx.AsyncClient,
         *,
         base_url: str,
         api_key: str,
         limiter: RateLimiter,
         backoff: Backoff | None = None,
         timeout: httpx.Timeout | None = None,
+        proxy: str | None = None,
     ) -> None:
-        self._transport = transport
+        self._http = http
+        self._proxy = proxy
         self._ext = {"timeout": (timeout or DEFAULT_TIMEOUT).as_dict()}
         self.base_url = httpx.URL(base_url.rstrip("/") + "/")
         self._key = api_key
@@ -195,18 +213,31 @@ class ApiClient:
         return httpx.Request(method, url, json=body, headers=self._headers, extensions=self._ext)
 
     async def _send(self, request: httpx.Request) -> _Outcome:
-        """One request straight to the transport: no cookies, redirects or auth flows,
-        which an API client has no use for and which cost CPU on every request."""
+        """One request, its answer read whole: at most MAX_ANSWER bytes, within DEADLINE.
+
+        A TLS or proxy failure raises NetworkStopped: no retry can mend it."""
         self.requests += 1
         try:
-            response = await self._transport.handle_async_request(request)
-            try:
-                await response.aread()
-            finally:
-                await response.aclose()
+            with anyio.fail_after(DEADLINE):
+                response, content = await self._exchange(request)
+        except TimeoutError:
+            late = httpx.ReadTimeout(f"no whole answer within {DEADLINE:g}s", request=request)
+            return _Outcome(error=late)
         except httpx.HTTPError as err:
+            problem = network.setup_problem(err, self._proxy)
+            if problem is not None:
+                raise NetworkStopped(problem) from None
             return _Outcome(error=err)
-        return _Outcome(response=response)
+        if response.status_code == 407:  # from a proxy forwarding http:// requests
+            raise NetworkStopped(network.proxy_auth_problem(self._proxy))
+        return _Outcome(response=network.whole(response, content))
+
+    async def _exchange(self, request: httpx.Request) -> tuple[httpx.Response, bytes]:
+        response = await self._http.send(request, stream=True)
+        try:
+            return response, await network.read_capped(response, MAX_ANSWER)
+        finally:
+            await response.aclose()
 
     def _created(self, outcome: _Outcome) -> Created | None:
         """The created task, None to retry safely; raises when the job cannot go on."""
@@ -214,7 +245,7 @@ class ApiClient:
         if response is None:
             if isinstance(outcome.error, NEVER_SENT):
                 return None
-            raise CreateUncertain(f"no answer to the create ({type(outcome.error).__name__})")
+            raise CreateUncertain(f"no answer to the create ({network.describe(outcome.error)})")
         if response.is_success:
             created = responses.created(_json(response))
             if created is None:
@@ -255,7 +286,7 @@ class ApiClient:
             error = api_error(response.status_code, _json(response), self._redact)
             error["message"] = f"gave up after {self._backoff.attempts} tries: {error['message']}"
             return error
-        kind = type(outcome.error).__name__
+        kind = network.describe(outcome.error)
         return {"message": f"gave up after {self._backoff.attempts} tries: network error ({kind})"}
 
     def _redact(self, text: str) -> str:

@@ -178,14 +178,22 @@ def _inline(value: Any) -> Any:
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,+\[\]-]")
 OUTPUT_NAME_VARS = ("job", "model", "seed", "index", "operation", "id")
+SAFE_MAX = 200  # characters (ASCII, so bytes) of one substituted value
 
 
 def safe_component(text: str) -> str:
     """``text`` made safe as one file-name component: no separators, no leading dot."""
     if not text.startswith(".") and _UNSAFE.search(text) is None:
-        return text[:200] or "_"
+        return text[:SAFE_MAX] or "_"
     cleaned = _UNSAFE.sub("_", text).lstrip(".")
-    return cleaned[:200] or "_"
+    return cleaned[:SAFE_MAX] or "_"
+
+
+def _seed_text(seed: Any) -> str:
+    """A seed in a file name: only a whole number is (a lockfile may hold anything)."""
+    if isinstance(seed, int) and not isinstance(seed, bool) and abs(seed) < 10**20:
+        return str(seed)
+    return "_"
 
 
 def output_name(template: str, job: Job, seed: int | None, index: int, count: int = 1) -> str:
@@ -204,7 +212,7 @@ def output_name(template: str, job: Job, seed: int | None, index: int, count: in
         elif var == "model":
             pieces.append(safe_component(job.model))
         elif var == "seed":
-            pieces.append("_" if seed is None else str(seed))
+            pieces.append(_seed_text(seed))
         elif var == "index":
             pieces.append(str(index))
         elif var == "operation":

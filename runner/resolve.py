@@ -68,9 +68,12 @@ class Expander:
             else:
                 msg = f"duplicate job id {job_id!r} (first at line {self.line_of(first)})"
                 self.report.add(("jobs", index, "id"), msg)
-        clash = outputs.clash(self.output.name, jobs)
-        if clash:
-            self.report.add(("output", "name"), clash)
+        for problem in (
+            outputs.clash(self.output.name, jobs),
+            outputs.too_long(self.output.name, jobs, self.output.dir),
+        ):
+            if problem:
+                self.report.add(("output", "name"), problem)
         return jobs
 
     def line_of(self, index: int) -> int:

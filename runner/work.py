@@ -23,6 +23,7 @@ from runner.download import Downloader, DownloadError, Fetched, UrlExpired
 from runner.errors import ApiStopped, WriteError
 from runner.job import ChangedInputError, Job, Manifest, RunSettings
 from runner.lockfile import UNCERTAIN_MESSAGE, LockStore, intent_entry, utc_now
+from runner.outputs import outside
 from runner.plan import missing_outputs, seed_for
 from runner.polling import PollPlan, Starts
 from runner.progress import Event
@@ -214,6 +215,10 @@ class JobWork:
         outputs = [dict(o) for o in entry["outputs"]]
         for index in missing_outputs(entry, folder):
             dest = self.manifest.output_path(self.job, entry.get("seed"), index, len(outputs))
+            if outside(dest, self.manifest.output.dir):
+                message = f"not writing {dest}: a symlink in the way leads outside output.dir"
+                self._emit("warning", message=message, index=index)
+                continue
             fetched = await self._fetch(outputs, index, dest)
             if fetched is None:
                 continue

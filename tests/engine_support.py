@@ -108,13 +108,16 @@ def run_engine(
     reporter = Interrupting(interrupt_after)
 
     async def main() -> tuple[Outcome, Engine]:
-        async with api, httpx.AsyncClient(transport=files) as raw:
+        async with (
+            httpx.AsyncClient(transport=api) as http,
+            httpx.AsyncClient(transport=files) as raw,
+        ):
             client = ApiClient(
-                api, base_url=BASE, api_key=key, limiter=RateLimiter(rate), backoff=backoff
+                http, base_url=BASE, api_key=key, limiter=RateLimiter(rate), backoff=backoff
             )
             engine = Engine(
                 client,
-                Downloader(raw) if download else None,
+                Downloader(raw, allow_internal=True) if download else None,
                 concurrency=concurrency,
                 reporter=reporter,
             )

@@ -50,7 +50,7 @@ def scripted(*answers: httpx.Response | Exception) -> tuple[Handler, list[httpx.
 
 def client_for(handler: Handler, limiter: RateLimiter | None = None) -> ApiClient:
     return ApiClient(
-        httpx.MockTransport(handler),
+        httpx.AsyncClient(transport=httpx.MockTransport(handler)),
         base_url=BASE,
         api_key=KEY,
         limiter=limiter or RateLimiter(None),
@@ -115,7 +115,7 @@ def test_create_without_a_certain_answer_is_uncertain_and_not_resent(answer: Any
 def test_create_retried_on_error_bodies() -> None:
     handler, seen = scripted(error(429), error(500), error(502), error(503), CREATED)
     client = ApiClient(
-        httpx.MockTransport(handler),
+        httpx.AsyncClient(transport=httpx.MockTransport(handler)),
         base_url=BASE,
         api_key=KEY,
         limiter=RateLimiter(None),

@@ -406,3 +406,74 @@ def test_fifo_input_does_not_hang_the_run_and_ctrl_c_still_works(tmp_path: Path)
     assert run.returncode == 130, err
     assert "Traceback" not in err
     assert "interrupted: state saved" in err
+
+
+def confined_manifest(folder: Path, name: str, extra: str = "") -> Path:
+    manifest = folder / "shots.yaml"
+    manifest.write_text(
+        "version: 1\n"
+        "defaults: {model: kling-v2.6-pro, duration: 5}\n"
+        "run: {concurrency: 4, rate: 50, timeout: 1m, poll: {initial: 50ms, max: 200ms}}\n"
+        f"output: {{dir: renders, name: '{name}'}}\n"
+        f"jobs:\n  - id: shot0\n    prompt: Shot 0\n{extra}"
+    )
+    return manifest
+
+
+def files_below(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def test_a_seed_in_the_lockfile_never_takes_an_output_outside_output_dir(
+    tmp_path: Path, cli: Cli, served: Sandbox
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    manifest = confined_manifest(project, "${seed}.mp4", "    seed: random\n")
+    assert cli("run", str(manifest)) == 0, cli.err
+    lock = project / "shots.lock.json"
+    doc = json.loads(lock.read_text())
+    entry = doc["jobs"]["shot0"]
+    (project / entry["outputs"][0]["path"]).unlink()
+    entry["seed"] = "../../evil"
+    lock.write_text(json.dumps(doc))
+    cli("download", str(manifest))
+    assert "Traceback" not in cli.err
+    assert files_below(tmp_path) == [
+        "project/renders/_.mp4",
+        "project/shots.lock.json",
+        "project/shots.yaml",
+    ]
+
+
+def test_a_symlinked_folder_never_takes_an_output_outside_output_dir(
+    tmp_path: Path, cli: Cli, served: Sandbox
+) -> None:
+    manifest = confined_manifest(tmp_path, "sub/${job}.mp4")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "renders").mkdir()
+    (tmp_path / "renders" / "sub").symlink_to(tmp_path / "elsewhere")
+    assert cli("run", str(manifest)) == 1, cli.err
+    dest = tmp_path / "renders" / "sub" / "shot0.mp4"
+    assert f"not writing {dest}: a symlink in the way leads outside output.dir" in cli.err
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_names_longer_than_the_file_system_takes_are_refused_by_validate(
+    tmp_path: Path, cli: Cli
+) -> None:
+    manifest = confined_manifest(tmp_path, "${job}-" + "x" * 251 + ".mp4")
+    assert cli("validate", str(manifest)) == 2
+    assert cli.err.splitlines() == [
+        f"{manifest}:4:30: error: output.name: shot0 would write a name of 261 bytes; "
+        "the limit is 255; shorten output.name or the values in it",
+        "vidbatch: 1 error(s) in manifest; nothing was submitted",
+    ]
+    deep = "/".join(["d" * 200] * 21) + "/${job}.mp4"  # each name fits, the path does not
+    manifest = confined_manifest(tmp_path, deep)
+    assert cli("validate", str(manifest)) == 2
+    assert "shot0 would write a path longer than the limit of 4096 bytes" in cli.err
+    assert cli("run", str(manifest), "--sandbox") == 2
+    assert not (tmp_path / "shots.lock.json").exists()
+    manifest = confined_manifest(tmp_path, "é" * 123 + "${job}.mp4")  # 255 bytes
+    assert cli("validate", str(manifest)) == 0, cli.err

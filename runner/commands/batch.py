@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import ipaddress
 import re
-import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,8 +19,10 @@ from typing import Any, TextIO
 
 import httpx
 
+from runner import hosts
 from runner.cli import Context
 from runner.client import DEFAULT_BASE_URL, ApiClient, Backoff
+from runner.commands import clients
 from runner.download import Downloader
 from runner.engine import Outcome
 from runner.errors import ConfigError, UsageError
@@ -30,7 +30,6 @@ from runner.manifest import parse_duration
 from runner.plan import Plan
 from runner.progress import BarReporter, JsonReporter, LogReporter, Reporter
 from runner.ratelimit import RateLimiter
-from runner.transport import LeanTransport
 
 SANDBOX_BASE = "http://api.sandbox.invalid"
 SANDBOX_FILES = "http://files.sandbox.invalid"
@@ -213,44 +212,43 @@ async def open_clients(
 ) -> AsyncIterator[Clients]:
     """An API client (key on every request) and a separate downloader without it.
 
-    The CA bundle is loaded (once) only when a client needs it: an http base URL
-    run with --no-download never does.
+    Both on httpx's own stack, set up from the environment (proxies, CA bundle:
+    see ``clients``); on the sandbox, both talk to it in process.
     """
     limiter = RateLimiter(rate)
-    api_transport, files_transport, sandbox = _transports(api)
-    async with api_transport, contextlib.AsyncExitStack() as stack:
+    async with contextlib.AsyncExitStack() as stack:
+        api_http, files_http, sandbox = _http_clients(api, connections, download)
+        await stack.enter_async_context(api_http)
         client = ApiClient(
-            api_transport,
+            api_http,
             base_url=api.base_url,
             api_key=api.key,
             limiter=limiter,
             backoff=Backoff(),
             timeout=API_TIMEOUT,
+            proxy=None if api.sandbox else clients.proxy_for(api.base_url),
         )
         downloader = None
-        if download:
-            raw = httpx.AsyncClient(
-                timeout=DOWNLOAD_TIMEOUT,
-                follow_redirects=True,
-                transport=files_transport,
-            )
-            downloader = Downloader(await stack.enter_async_context(raw))
+        if files_http is not None:
+            await stack.enter_async_context(files_http)
+            internal = api.sandbox or hosts.written_internal(httpx.URL(api.base_url).host)
+            downloader = Downloader(files_http, allow_internal=internal)
         yield Clients(client, downloader, sandbox)
 
 
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """The CA bundle, loaded once for the API and the downloads together."""
-    import certifi
-
-    return ssl.create_default_context(cafile=certifi.where())
-
-
-def _transports(api: Api) -> tuple[httpx.AsyncBaseTransport, httpx.AsyncBaseTransport, Any]:
+def _http_clients(
+    api: Api, connections: int, download: bool
+) -> tuple[httpx.AsyncClient, httpx.AsyncClient | None, Any]:
+    """The API's client, the downloads' client (if any), and the in-process sandbox if any."""
     if not api.sandbox:
-        return LeanTransport(_tls_context), LeanTransport(_tls_context, stream=True), None
+        tls = clients.tls_context(clients.needs_tls(api.base_url, download))
+        api_http = clients.api_client(connections, tls, API_TIMEOUT)
+        files_http = clients.files_client(tls, DOWNLOAD_TIMEOUT) if download else None
+        return api_http, files_http, None
     sandbox, transport = in_process_sandbox(speed=SANDBOX_SPEED, output_base_url=SANDBOX_FILES)
-    return transport(sandbox), transport(sandbox), sandbox
+    api_http = httpx.AsyncClient(transport=transport(sandbox), timeout=API_TIMEOUT)
+    files = httpx.AsyncClient(transport=transport(sandbox), timeout=DOWNLOAD_TIMEOUT)
+    return api_http, files if download else None, sandbox
 
 
 def in_process_sandbox(**config: Any) -> tuple[Any, Callable[[Any], httpx.AsyncBaseTransport]]:
