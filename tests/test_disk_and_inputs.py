@@ -334,6 +334,10 @@ def test_unwritable_report_paths_are_refused_before_anything_is_sent(
     assert not (tmp_path / "shots.lock.json").exists()
     assert cli("report", manifest, "-o", "file/r.html") == 1
     assert cli.err.startswith("vidbatch: error: cannot write the report file/r.html: ")
+    cli.environ["XDG_CACHE_HOME"] = str(tmp_path / "file")
+    assert cli("models", "--refresh", "--sandbox") == 1
+    cache = tmp_path / "file" / "vidbatch" / "models.json"
+    assert cli.err.startswith(f"vidbatch: error: cannot write the model cache {cache}: ")
 
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24

@@ -105,7 +105,7 @@ def api_settings(
     """
     if getattr(ns, "sandbox", False):
         return Api(SANDBOX_BASE, SANDBOX_KEY, sandbox=True)
-    base_url = ns.base_url or environ.get("LEMONDATA_BASE_URL") or DEFAULT_BASE_URL
+    base_url = (ns.base_url or environ.get("LEMONDATA_BASE_URL") or DEFAULT_BASE_URL).strip()
     problem = base_url_problem(base_url)
     if problem:
         raise ConfigError(f"the API base URL {_shown_url(base_url)} {problem}")
