@@ -124,7 +124,8 @@ def write_problem(path: Path) -> str | None:
     """Why ``path`` cannot be written (or replaced atomically), else None.
 
     Checked before a run spends anything, by making and removing a file beside
-    it, which answers for read-only mounts, permissions and full disks alike.
+    it: that answers for read-only mounts and permissions (root ignores modes,
+    so ``os.access`` would not), though a disk may still fill up before the end.
     """
     if path.is_dir():
         return "is a directory"
