@@ -358,7 +358,7 @@ def test_refresh_needs_an_http_base_url(tmp_path: Path) -> None:
     code, _, err = run_cli("models", "--refresh", "--base-url", "ftp://api.example.test", env=env)
     assert code == 2
     assert err == (
-        "vidbatch: error: the API base URL must be an http(s) URL, not 'ftp://api.example.test'\n"
+        "vidbatch: error: the API base URL 'ftp://api.example.test' must be an http(s) URL\n"
     )
 
 
