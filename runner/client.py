@@ -12,17 +12,28 @@ Errors (api/README.md, "Errors" and "Idempotency and billing")::
     └── NetworkStopped        TLS or proxy failure: stop the whole run (exit 2)
     NoBalance (ApiStopped)    402: stop submitting, finish polling
     JobRejected               400/403/404/413 ...: that job fails, details kept
+    ├── TaskNotFound          a poll's async_task_not_found, confirmed
+    └── GaveUp                429/5xx/network errors outlasted every retry
     CreateUncertain           a create was sent and no answer came back
-    GaveUp                    429/5xx/network errors outlasted every retry
 
 A create is retried only when it certainly made no task: the connection was never
 made, or the server answered with an error body (429, or 500/502/503 with one).
+
+A poll is only ever retried: no single answer ends a task. Only a failed status
+or ``async_task_not_found`` seen again ``confirm_not_found`` seconds after the
+first (a gateway or a load balancer out of step answers 404 or 403 for a moment)
+ends it, and a poll answer about another task is not taken for this one's.
+
+Every body is parsed once, as it arrives, by ``apitext.parse``: the key is
+redacted from it there, so nothing kept or shown later can hold it. Waits are
+bounded (``responses.MAX_RETRY_AFTER``), and one longer than ``NOTICE_AFTER``
+seconds is reported through the caller's ``notice``.
 """
 
 from __future__ import annotations
 
-import json
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,10 +42,10 @@ from urllib.parse import quote
 import anyio
 import httpx
 
-from runner import __version__, network, responses
+from runner import __version__, apitext, network, responses
 from runner.errors import EXIT_USAGE, ApiStopped
 from runner.ratelimit import RateLimiter
-from runner.responses import Created, TaskState, api_error, retry_after
+from runner.responses import MAX_RETRY_AFTER, Created, TaskState, api_error, retry_after
 
 DEFAULT_BASE_URL = "https://api.lemondata.cc"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
@@ -44,6 +55,10 @@ TASK_PATH = "/v1/tasks/"
 NEVER_SENT = network.NEVER_SENT  # the errors of a request that certainly never left
 MAX_ANSWER = 16 * network.MIB  # an API answer larger than this is cut off, unused
 DEADLINE = 120.0  # seconds for one request and its whole answer, whatever the server trickles
+NOT_FOUND = "async_task_not_found"
+CONFIRM_NOT_FOUND = 5.0  # seconds between two not-found answers before a task is gone
+NOTICE_AFTER = 5.0  # seconds: a longer wait is reported, never silent
+Notice = Callable[[str], None]
 
 
 class KeyRefused(ApiStopped):
@@ -75,6 +90,10 @@ class GaveUp(JobRejected):
     """Transient errors (429, 5xx, network) outlasted every retry."""
 
 
+class TaskNotFound(JobRejected):
+    """The API said twice, some seconds apart, that it does not know the task."""
+
+
 class CreateUncertain(Exception):
     """A create was sent and its outcome is unknown: a task may exist."""
 
@@ -94,10 +113,11 @@ class Backoff:
 
 @dataclass
 class _Outcome:
-    """What one attempt gave: a response, or the network error that replaced it."""
+    """What one attempt gave: a response and its parsed body, or the network error."""
 
     response: httpx.Response | None = None
     error: httpx.HTTPError | None = None
+    body: Any = None
 
 
 class ApiClient:
@@ -115,6 +135,7 @@ class ApiClient:
         limiter: RateLimiter,
         backoff: Backoff | None = None,
         timeout: httpx.Timeout | None = None,
+        confirm_not_found: float = CONFIRM_NOT_FOUND,
         proxy: str | None = None,
     ) -> None:
         self._http = http
@@ -136,6 +157,8 @@ class ApiClient:
         # One GET per task in flight, reused for each of its polls: building an
         # httpx.Request (headers, URL) costs more than the rest of a poll's Python.
         self._polls: dict[tuple[str, str | None], httpx.Request] = {}
+        self._confirm = confirm_not_found
+        self._missing: dict[str, float] = {}  # task id -> when the API first said not found
 
     @property
     def has_key(self) -> bool:
@@ -155,6 +178,7 @@ class ApiClient:
 
     def is_foreign(self, poll_url: str | None) -> bool:
         """Whether ``poll_url`` points at another origin (and so is not used)."""
+        poll_url = responses.poll_url(poll_url)
         if not poll_url or (poll_url.startswith("/") and not poll_url.startswith("//")):
             return False
         return not same_origin(self.base_url.join(poll_url), self.base_url)
@@ -163,8 +187,10 @@ class ApiClient:
         """Drop the resolved poll URL (and request) of a task that is done with."""
         self._targets.pop((task_id, poll_url), None)
         self._polls.pop((task_id, poll_url), None)
+        self._missing.pop(task_id, None)
 
     def _resolve(self, task_id: str, poll_url: str | None) -> httpx.URL:
+        poll_url = responses.poll_url(poll_url)  # a lockfile's may predate the check
         if poll_url and poll_url.startswith("/") and not poll_url.startswith("//"):
             return httpx.URL(self._origin + poll_url)  # the usual case, without a join
         if poll_url:
@@ -174,9 +200,14 @@ class ApiClient:
         return self.base_url.join(TASK_PATH.lstrip("/") + quote(task_id, safe=""))
 
     async def create(
-        self, body: dict[str, Any], record: Callable[[Created], Awaitable[None]]
+        self,
+        body: dict[str, Any],
+        record: Callable[[Created], Awaitable[None]],
+        notice: Notice | None = None,
     ) -> Created:
-        """Create a task; ``record`` runs, shielded with the request, once the id is known."""
+        """Create a task; ``record`` runs, shielded with the request, once the id is known.
+
+        ``notice`` hears of any wait longer than ``NOTICE_AFTER`` seconds."""
         url = self._create_url
         for attempt in range(self._backoff.attempts):
             await self._limiter.acquire()
@@ -186,11 +217,16 @@ class ApiClient:
                 if created is not None:
                     await record(created)
                     return created
-            await self._wait_after(outcome, attempt)
+            await self._wait_after(outcome, attempt, notice)
         raise GaveUp(self._gave_up(outcome))
 
-    async def poll(self, task_id: str, poll_url: str | None) -> TaskState:
-        """The task's state, retrying transient errors and malformed bodies."""
+    async def poll(
+        self, task_id: str, poll_url: str | None, notice: Notice | None = None
+    ) -> TaskState:
+        """The task's state, retrying transient errors and unreadable answers.
+
+        Callers bound it in time (the task's timeout): it may wait as long as a
+        server's Retry-After asks, up to ``MAX_RETRY_AFTER``."""
         request = self._polls.get((task_id, poll_url))
         if request is None:
             request = self._request("GET", self.poll_target(task_id, poll_url), None)
@@ -200,13 +236,14 @@ class ApiClient:
             outcome = await self._send(request)
             response = outcome.response
             if response is not None and response.is_success:
-                state = responses.task_state(_json(response))
+                state = responses.task_state(outcome.body, task_id)
                 if state is not None:
                     self._limiter.succeeded()
+                    self._missing.pop(task_id, None)
                     return state
             elif response is not None:
-                self._raise_for_job(response)
-            await self._wait_after(outcome, attempt)
+                self._raise_for_poll(task_id, response, outcome.body)
+            await self._wait_after(outcome, attempt, notice)
         raise GaveUp(self._gave_up(outcome))
 
     def _request(self, method: str, url: httpx.URL, body: dict[str, Any] | None) -> httpx.Request:
@@ -215,7 +252,8 @@ class ApiClient:
     async def _send(self, request: httpx.Request) -> _Outcome:
         """One request, its answer read whole: at most MAX_ANSWER bytes, within DEADLINE.
 
-        A TLS or proxy failure raises NetworkStopped: no retry can mend it."""
+        A TLS or proxy failure raises NetworkStopped: no retry can mend it. The
+        answer's body is parsed into ``body``; the response holds it as read."""
         self.requests += 1
         try:
             with anyio.fail_after(DEADLINE):
@@ -230,7 +268,7 @@ class ApiClient:
             return _Outcome(error=err)
         if response.status_code == 407:  # from a proxy forwarding http:// requests
             raise NetworkStopped(network.proxy_auth_problem(self._proxy))
-        return _Outcome(response=network.whole(response, content))
+        return _Outcome(network.whole(response, content), body=apitext.parse(content, self._key))
 
     async def _exchange(self, request: httpx.Request) -> tuple[httpx.Response, bytes]:
         response = await self._http.send(request, stream=True)
@@ -247,50 +285,71 @@ class ApiClient:
                 return None
             raise CreateUncertain(f"no answer to the create ({network.describe(outcome.error)})")
         if response.is_success:
-            created = responses.created(_json(response))
+            created = responses.created(outcome.body)
             if created is None:
                 status = response.status_code
-                raise CreateUncertain(f"unreadable answer to the create (HTTP {status})")
+                raise CreateUncertain(
+                    f"the answer to the create names no usable task id (HTTP {status})"
+                )
             self._limiter.succeeded()
             return created
         if response.status_code == 504:
             raise CreateUncertain("the gateway timed out (HTTP 504) after the create was sent")
-        self._raise_for_job(response)
-        if response.status_code >= 500 and not _has_error_body(response):
+        self._raise_for_job(response, outcome.body)
+        if response.status_code >= 500 and not _has_error_body(outcome.body):
             raise CreateUncertain(f"HTTP {response.status_code} without an error body")
         return None
 
-    def _raise_for_job(self, response: httpx.Response) -> None:
+    def _raise_for_job(self, response: httpx.Response, body: Any) -> None:
         """Raise for answers that end the job or the run; return for retryable ones."""
         status = response.status_code
-        if status == 429 or (status >= 500 and _retryable(response)):
+        if status == 429 or (status >= 500 and _retryable(body)):
             return
-        error = api_error(response.status_code, _json(response), self._redact)
-        if status == 401:
-            raise KeyRefused(f"the API refused the key (HTTP 401): {error['message']}")
-        if status == 402:
-            raise NoBalance(f"the API refused to bill the key (HTTP 402): {error['message']}")
-        raise JobRejected(error)
+        self._raise_for_key(status, body)
+        raise JobRejected(api_error(status, body))
 
-    async def _wait_after(self, outcome: _Outcome, attempt: int) -> None:
+    def _raise_for_poll(self, task_id: str, response: httpx.Response, body: Any) -> None:
+        """Raise when the key is refused or the task is gone for sure; else retry."""
+        status = response.status_code
+        self._raise_for_key(status, body)
+        if status in (403, 404) and responses.error_code(body) == NOT_FOUND:
+            now, first = time.monotonic(), self._missing.get(task_id)
+            if first is None:
+                self._missing[task_id] = now
+            elif now - first >= self._confirm:  # seen twice, far enough apart
+                raise TaskNotFound(api_error(status, body))
+
+    def _raise_for_key(self, status: int, body: Any) -> None:
+        if status not in (401, 402):
+            return
+        message = apitext.printable(api_error(status, body)["message"])
+        if status == 401:
+            raise KeyRefused(f"the API refused the key (HTTP 401): {message}")
+        raise NoBalance(f"the API refused to bill the key (HTTP 402): {message}")
+
+    async def _wait_after(self, outcome: _Outcome, attempt: int, notice: Notice | None) -> None:
         delay = self._backoff.delay(attempt)
         response = outcome.response
         if response is not None and response.status_code == 429:
-            self._limiter.pause(retry_after(response, _json(response)) or delay)
+            asked = retry_after(response, outcome.body)
+            wait = delay if asked is None else asked
+            self._limiter.pause(wait)
+            if notice is not None and wait > NOTICE_AFTER:
+                most = " (the most vidbatch waits)" if wait >= MAX_RETRY_AFTER else ""
+                notice(f"rate limited (HTTP 429): every request waits {wait:.0f}s{most}")
             return
+        if notice is not None and delay > NOTICE_AFTER:
+            notice(f"{_describe(outcome)}; trying again in {delay:.0f}s")
         await anyio.sleep(delay)
 
     def _gave_up(self, outcome: _Outcome) -> dict[str, Any]:
         response = outcome.response
         if response is not None:
-            error = api_error(response.status_code, _json(response), self._redact)
+            error = api_error(response.status_code, outcome.body)
             error["message"] = f"gave up after {self._backoff.attempts} tries: {error['message']}"
             return error
         kind = network.describe(outcome.error)
         return {"message": f"gave up after {self._backoff.attempts} tries: network error ({kind})"}
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._key, "[redacted]") if self._key else text
 
 
 def same_origin(url: httpx.URL, base: httpx.URL) -> bool:
@@ -301,19 +360,16 @@ def _port(url: httpx.URL) -> int | None:
     return url.port or {"http": 80, "https": 443}.get(url.scheme)
 
 
-def _json(response: httpx.Response) -> Any:
-    try:
-        return json.loads(response.content)
-    except ValueError:
-        return None
+def _describe(outcome: _Outcome) -> str:
+    if outcome.response is not None:
+        return f"the API answered HTTP {outcome.response.status_code}"
+    return f"network error ({network.describe(outcome.error)})"
 
 
-def _has_error_body(response: httpx.Response) -> bool:
-    body = _json(response)
+def _has_error_body(body: Any) -> bool:
     return isinstance(body, dict) and isinstance(body.get("error"), (dict, str))
 
 
-def _retryable(response: httpx.Response) -> bool:
-    body = _json(response)
+def _retryable(body: Any) -> bool:
     error = body.get("error") if isinstance(body, dict) else None
     return not (isinstance(error, dict) and error.get("retryable") is False)

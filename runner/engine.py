@@ -108,6 +108,9 @@ class Engine:
         start = anyio.current_time()
         total = sum(1 for t in targets for i in t.plan.items if i.action in DRIVEN)
         self._reporter.start(total)
+        for target in targets:  # entries repaired as the lockfile loaded
+            for message in target.store.problems:
+                self._reporter.emit(Event("warning", target.name, data={"message": message}))
         with anyio.CancelScope() as scope:
             self._scope = scope
             if self._stop.interrupted:

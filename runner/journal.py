@@ -51,12 +51,13 @@ def apply(jobs: dict[str, Any], record: Record) -> None:
     """Apply one record to the ``jobs`` mapping of a lockfile document."""
     key = record["job"]
     if "put" in record:
-        jobs[key] = dict(record["put"])
+        if isinstance(record["put"], dict):  # an older version's odd record is skipped
+            jobs[key] = dict(record["put"])
     elif "set" in record:
         entry = jobs.get(key)
-        if entry is not None:
+        if isinstance(entry, dict) and isinstance(record["set"], dict):
             entry.update(record["set"])
-    elif record.get("drop"):
+    elif record.get("drop") is True:
         jobs.pop(key, None)
 
 
@@ -85,12 +86,17 @@ def parse(data: bytes, name: str) -> list[dict[str, Any]]:
 _TORN = object()
 
 
+def _null(_constant: str) -> None:
+    """NaN and Infinity (which Python writes and reads, and JSON has not) read as null."""
+    return None
+
+
 def _decode(line: bytes) -> Any:
     """The JSON value of ``line``; the record after a torn prefix; else ``_TORN``."""
     start = 0
     while start != -1:
         try:
-            return json.loads(line[start:])
+            return json.loads(line[start:], parse_constant=_null)
         except ValueError:
             # Only the whole record appended after the torn bytes parses to the
             # end of the line: a suffix that starts inside the torn part leaves

@@ -22,7 +22,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from runner import journal
+from runner import journal, lockentry
 from runner.errors import LockError, WriteError
 from runner.files import fsync_dir, write_atomic
 from runner.job import Job
@@ -57,10 +57,17 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def read(lock_path: Path) -> dict[str, Any]:
-    """The lockfile document with any journal replayed on top; read-only, no lock taken."""
+def read(lock_path: Path, problems: list[str] | None = None) -> dict[str, Any]:
+    """The lockfile document with any journal replayed on top; read-only, no lock taken.
+
+    Entries of the wrong shape are repaired (``runner.lockentry``); ``problems``
+    gets a message for each one changed.
+    """
     doc = _load(lock_path)
     journal.replay(doc["jobs"], journal_path(lock_path))
+    found = lockentry.repair(doc["jobs"])
+    if problems is not None:
+        problems.extend(found)
     return doc
 
 
@@ -94,7 +101,7 @@ def _load(lock_path: Path) -> dict[str, Any]:
     except OSError as err:
         raise LockError(f"{lock_path}: cannot read the lockfile ({err.strerror})") from None
     try:
-        doc = json.loads(text)
+        doc = _parse(text)
     except ValueError as err:
         raise LockError(f"{lock_path}: not valid JSON ({err})") from None
     if not isinstance(doc, dict) or doc.get("version") != VERSION:
@@ -102,6 +109,24 @@ def _load(lock_path: Path) -> dict[str, Any]:
     if not isinstance(doc.get("jobs"), dict):
         raise LockError(f"{lock_path}: the 'jobs' mapping is missing")
     return doc
+
+
+def _parse(text: str) -> Any:
+    """The lockfile's JSON; NaN and Infinity (which older versions could write) as null."""
+    try:
+        return json.loads(text, parse_constant=_null)
+    except ValueError:
+        # Integers of 4300 digits and more (an older version kept what the API
+        # sent) are refused by int(); read them as null, for the entry's repair.
+        return json.loads(text, parse_constant=_null, parse_int=_bounded_int)
+
+
+def _null(_constant: str) -> None:
+    return None
+
+
+def _bounded_int(literal: str) -> int | None:
+    return int(literal) if len(literal) <= 100 else None
 
 
 class LockStore:
@@ -114,6 +139,8 @@ class LockStore:
         self._size = 0
         self.bytes_written = 0
         self.journal: journal.Journal
+        self._holders: dict[str, str] | None = None  # task id -> job key, built when asked
+        self.problems: list[str] = []  # entries repaired as the lockfile loaded
 
     @classmethod
     def open(cls, path: Path, manifest: str | None = None) -> LockStore:
@@ -134,13 +161,15 @@ class LockStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         mutex_fd = _take_mutex(path)
         try:
-            doc = read(path)
+            problems: list[str] = []
+            doc = read(path, problems)
             if manifest is not None:
                 doc["manifest"] = manifest
             for entry in doc["jobs"].values():
                 if is_orphan(entry):
                     entry.update(status="uncertain", error={"message": UNCERTAIN_MESSAGE})
             store = cls(path, doc, mutex_fd)
+            store.problems = problems
             store._save(store._snapshot())
             journal_path(path).unlink(missing_ok=True)
             store.journal = journal.Journal(journal_path(path), store._apply)
@@ -158,6 +187,16 @@ class LockStore:
     def entry(self, key: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = self.jobs.get(key)
         return found
+
+    def holder(self, task_id: str) -> str | None:
+        """The job whose entry holds ``task_id``, if any (an index, kept as records apply)."""
+        if self._holders is None:
+            self._holders = {e["task_id"]: k for k, e in self.jobs.items() if e.get("task_id")}
+        key = self._holders.get(task_id)
+        if key is not None and (self.entry(key) or {}).get("task_id") == task_id:
+            return key
+        # The index is only ever stale for a job whose task changed since: look once.
+        return next((k for k, e in self.jobs.items() if e.get("task_id") == task_id), None)
 
     # Callers hand over fresh values and never change them afterwards, so the
     # records (and the entries they build) are not copied.
@@ -249,6 +288,10 @@ class LockStore:
 
     def _apply(self, record: journal.Record) -> None:
         journal.apply(self.jobs, record)
+        if self._holders is not None:
+            task_id = (record.get("put") or record.get("set") or {}).get("task_id")
+            if task_id:
+                self._holders[task_id] = record["job"]
 
     def _snapshot(self) -> bytes:
         return render(self.doc).encode("utf-8")

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
+from runner.apitext import printable
+
 FINAL = frozenset({"completed", "failed", "timed_out", "uncertain"})
 QUIET = frozenset({"progress", "submitted", "processing", "summary"})
 
@@ -37,7 +39,8 @@ class Event:
         return body
 
     def line(self) -> str:
-        """The plain-text line for this event."""
+        """The plain-text line for this event, with no control characters (API text in
+        a message may carry escape sequences meant for the terminal)."""
         details = " ".join(f"{k}={_plain(v)}" for k, v in sorted(self.data.items()))
         where = f"{self.manifest}: " if self.manifest else ""
         return f"{self.kind:<10} {where}{self.job} {details}".rstrip()
@@ -161,5 +164,5 @@ def _plain(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.1f}"
     if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
+        return json.dumps(value, sort_keys=True)  # escapes every control character
+    return printable(str(value))

@@ -32,6 +32,10 @@ from runner.responses import Created, TaskState, Video
 REFRESHES = 3
 
 
+class HeldByAnotherJob(Exception):
+    """A create answered with a task id that another job of the lockfile holds."""
+
+
 @dataclass
 class Stop:
     """Why a run stops early, shared by every job of the run."""
@@ -135,7 +139,10 @@ class JobWork:
             self.store.restore(self.key, previous)  # not recorded, so not sent
             raise
         try:
-            created = await self.client.create(body, self._record_created)
+            created = await self.client.create(body, self._record_created, self._warn)
+        except HeldByAnotherJob as err:
+            self._emit("uncertain", message=str(err))
+            return False
         except CreateUncertain as err:
             await self._finish("uncertain", {"message": f"{err}; {UNCERTAIN_MESSAGE}"})
             return False
@@ -188,7 +195,10 @@ class JobWork:
                 await self._finish("timed_out", {"message": message}, finished=False)
                 return "timed_out"
             await anyio.sleep(min(delay, deadline - now))
-            state = await self._poll(task_id, poll_url)
+            state = None
+            # A poll's own retries (and any Retry-After pause) end at the deadline too.
+            with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
+                state = await self._poll(task_id, poll_url)
             if state is None:
                 delay = schedule.next(time.monotonic(), None)
                 continue
@@ -262,7 +272,7 @@ class JobWork:
     async def _poll(self, task_id: str, poll_url: str | None) -> TaskState | None:
         """One poll; None when it should simply be tried again later."""
         try:
-            return await self.client.poll(task_id, poll_url)
+            return await self.client.poll(task_id, poll_url, self._warn)
         except GaveUp as err:
             self._emit("warning", message=str(err))
         except JobRejected as err:
@@ -275,6 +285,26 @@ class JobWork:
         return None
 
     async def _record_created(self, created: Created) -> None:
+        """Record the task a create made, unless another job already holds its id.
+
+        Two jobs holding one task id would both be polled, downloaded and
+        reported as that one task. A server that answers a create with an id it
+        gave before is confused, and the create may still have been billed: this
+        job is recorded ``uncertain`` (not sent again without
+        --resubmit-uncertain), with the id the API gave kept in its error, and
+        the other job's entry is left as it was.
+        """
+        holder = self.store.holder(created.task_id)
+        if holder is not None and holder != self.key:
+            message = (
+                f"the API answered the create with task id {created.task_id}, which job "
+                f"{holder} already holds; the create may have been billed. Check the task "
+                "by hand; --resubmit-uncertain submits this job again"
+            )
+            error = {"message": message, "code": "duplicate_task_id", "task_id": created.task_id}
+            finished = utc_now()
+            await self.store.update(self.key, status="uncertain", error=error, finished_at=finished)
+            raise HeldByAnotherJob(message)
         await self.store.update(self.key, task_id=created.task_id, poll_url=created.poll_url)
 
     async def _complete(self, state: TaskState) -> None:
@@ -299,6 +329,9 @@ class JobWork:
                 await self.store.drop([self.key])
             else:
                 await self.store.put(self.key, previous)
+
+    def _warn(self, message: str) -> None:
+        self._emit("warning", message=message)
 
     def _emit(self, kind: str, **data: Any) -> None:
         self.emit(Event(kind, self.target_name, self.key, data))

@@ -18,12 +18,14 @@ from runner.client import (
     JobRejected,
     KeyRefused,
     NoBalance,
+    TaskNotFound,
 )
 from runner.ratelimit import RateLimiter
 from runner.responses import Created, TaskState, Video, task_state
 from tests.netguard import no_network  # noqa: F401
 
 KEY = "sk-live-secret-value"
+U = "https://cdn.example.test/v.mp4"
 BASE = "https://api.example.test"
 FAST = Backoff(base=0.001, cap=0.002, attempts=4)
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -248,10 +250,13 @@ def test_poll_goes_to_poll_url_and_never_to_another_origin(
     assert [str(r.url) for r in seen] == [expected]
 
 
-def test_poll_of_an_unknown_task_fails_it() -> None:
-    handler, _ = scripted(error(404, "async_task_not_found"))
-    with pytest.raises(JobRejected, match="async_task_not_found"):
-        poll(client_for(handler))
+def test_poll_of_an_unknown_task_fails_it_once_confirmed() -> None:
+    handler, seen = scripted(*[error(404, "gone", code="async_task_not_found")] * 2)
+    client = client_for(handler)
+    client._confirm = 0.0  # the second not-found answer confirms the first
+    with pytest.raises(TaskNotFound, match="gone"):
+        poll(client)
+    assert len(seen) == 2
 
 
 @pytest.mark.parametrize(
@@ -263,17 +268,17 @@ def test_poll_of_an_unknown_task_fails_it() -> None:
         (
             {
                 "status": "completed",
-                "video": {"url": "u", "width": 1280, "height": 720, "duration": 5},
+                "video": {"url": U, "width": 1280, "height": 720, "duration": 5},
             },
-            TaskState("completed", None, (Video("u", 1280, 720, 5.0),)),
+            TaskState("completed", None, (Video(U, 1280, 720, 5.0),)),
         ),
         (
-            {"status": "succeeded", "videos": [{"url": "a"}, "b"], "progress": 100},
-            TaskState("completed", 100, (Video("a"), Video("b"))),
+            {"status": "succeeded", "videos": [{"url": U + "?a"}, U + "?b"], "progress": 100},
+            TaskState("completed", 100, (Video(U + "?a"), Video(U + "?b"))),
         ),
         (
-            {"status": "completed", "video_url": "u", "video": {"url": "u", "width": 2}},
-            TaskState("completed", None, (Video("u", 2),)),
+            {"status": "completed", "video_url": U, "video": {"url": U, "width": 2}},
+            TaskState("completed", None, (Video(U, 2),)),
         ),
         ({"status": "failed", "error": "boom"}, TaskState("failed", error={"message": "boom"})),
         (

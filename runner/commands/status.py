@@ -11,6 +11,7 @@ from typing import Any, TextIO
 import anyio
 
 from runner import lockfile
+from runner.apitext import printable
 from runner.cli import Context
 from runner.commands import batch
 from runner.commands.common import add_manifest_args, load_manifests
@@ -111,7 +112,7 @@ def _print(report: dict[str, Any], out: TextIO) -> None:
         if row.get("changed"):
             details.append("manifest changed since")
         if row.get("error") and row["status"] != "completed":
-            details.append(row["error"])
+            details.append(printable(row["error"]))  # API text: no escapes to the terminal
         out.write(f"  {row['status']:<14}{row['job']:<{width}}  {'; '.join(details)}\n")
     totals = ", ".join(f"{n} {status}" for status, n in report["counts"].items())
     out.write(f"  {totals or 'no jobs selected'}\n")
