@@ -267,3 +267,10 @@ def hostile_server() -> Iterator[HostileServer]:
     """A hostile server on 127.0.0.1 for one test (import ``hostile_server`` to use it)."""
     with HostileServer() as server:
         yield server
+
+
+def serve_tls(server: HostileServer, context: Any) -> None:
+    """Make ``server`` speak HTTPS with ``context`` (an ``ssl.SSLContext`` for the
+    server side); call it before starting the server. ``url`` becomes https://."""
+    server._http.socket = context.wrap_socket(server._http.socket, server_side=True)
+    server.url = f"https://127.0.0.1:{server.port}"

@@ -20,6 +20,7 @@ import urllib.request
 
 import httpx
 
+from runner.client import USER_AGENT
 from runner.errors import ConfigError
 
 KEEPALIVE = 4.0  # seconds an idle connection is kept
@@ -66,7 +67,12 @@ def files_client(tls: ssl.SSLContext, timeout: httpx.Timeout) -> httpx.AsyncClie
         keepalive_expiry=KEEPALIVE,
     )
     return httpx.AsyncClient(
-        trust_env=True, verify=tls, timeout=timeout, limits=limits, follow_redirects=False
+        trust_env=True,
+        verify=tls,
+        timeout=timeout,
+        limits=limits,
+        follow_redirects=False,
+        headers={"User-Agent": USER_AGENT},
     )
 
 
