@@ -8,6 +8,7 @@ and raises a single ManifestError carrying them all.
 from __future__ import annotations
 
 import copy
+import math
 import re
 from functools import cache
 from pathlib import Path
@@ -258,7 +259,7 @@ def _run_settings(run: Any, report: Report) -> RunSettings:
         report.add(("run", "poll", "initial"), "is longer than run.poll.max")
     return RunSettings(
         concurrency=_number(run.get("concurrency"), base.concurrency, int),
-        rate=float(_number(run.get("rate"), base.rate, float)),
+        rate=_float(_number(run.get("rate"), base.rate, float)),
         timeout=timeout,
         poll_initial=initial,
         poll_max=longest,
@@ -270,8 +271,16 @@ def _duration(value: Any, default: float) -> float:
     if isinstance(value, str) and _DURATION_TEXT.match(value):
         return parse_duration(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return float(value)
+        return _float(value)
     return default
+
+
+def _float(value: float) -> float:
+    """``value`` as a float; an integer past the float range is infinite (no traceback)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 def _number(value: Any, default: Any, kind: type) -> Any:

@@ -132,6 +132,19 @@ def test_integer_of_thousands_of_digits_is_a_diagnostic(tmp_path: Path, cli: Cli
     ]
 
 
+@pytest.mark.parametrize("section", ["rate", "timeout", "poll: {initial", "poll: {max"])
+def test_integer_past_the_float_range_in_run_settings_is_no_traceback(
+    tmp_path: Path, cli: Cli, section: str
+) -> None:
+    manifest = tmp_path / "run.yaml"
+    close = "}" if "{" in section else ""
+    manifest.write_text(
+        f"version: 1\nrun: {{{section}: {'9' * 599}{close}}}\njobs:\n  - id: a\n    prompt: hi\n"
+    )
+    code = cli("validate", str(manifest))
+    assert "Traceback" not in cli.err and code == (2 if section == "rate" else 0), cli.err
+
+
 def test_non_ascii_manifest_keys_are_diagnostics(tmp_path: Path, cli: Cli) -> None:
     manifest = tmp_path / "keys.yaml"
     manifest.write_text(
