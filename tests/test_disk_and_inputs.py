@@ -268,11 +268,19 @@ def read_only_run(folder: Path, cwd: Path, *args: str) -> subprocess.CompletedPr
     """
     if shutil.which("unshare") is None:
         pytest.skip("needs unshare(1)")
-    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
+    mount = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1"'
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f'{mount} && ! touch "$1/.probe"', "sh", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if probe.returncode:
+        pytest.skip(f"no read-only bind mounts here: {probe.stderr.strip()}")
     env = {k: v for k, v in os.environ.items() if not k.endswith("_PROXY")}
     env["LEMONDATA_API_KEY"] = "sk-read-only-test"
-    command = ["unshare", "-m", "sh", "-c", script, "sh", str(folder)]
-    result = subprocess.run(
+    command = ["unshare", "-m", "sh", "-c", f'{mount} && shift && exec "$@"', "sh", str(folder)]
+    return subprocess.run(
         [*command, sys.executable, "-m", "runner", *args],
         cwd=cwd,
         env=env,
@@ -280,9 +288,6 @@ def read_only_run(folder: Path, cwd: Path, *args: str) -> subprocess.CompletedPr
         text=True,
         timeout=120,
     )
-    if "mount" in result.stderr and "runner" not in result.stderr and result.returncode:
-        pytest.skip(f"no read-only bind mounts here: {result.stderr.strip()}")
-    return result
 
 
 @pytest.mark.slow
