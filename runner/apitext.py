@@ -48,7 +48,10 @@ def parse(content: bytes, key: str) -> Any:
         return None
     if not key or (key.encode() not in content and b"\\u" not in content):
         return body  # nothing to redact: the common case, without a walk
-    return redact(body, key)
+    try:
+        return redact(body, key)
+    except RecursionError:  # nested deeper than a walk can go: not an answer to read
+        return None
 
 
 def redact(value: Any, key: str) -> Any:
@@ -76,6 +79,17 @@ def text(value: Any, limit: int = MAX_TEXT) -> str | None:
     if not isinstance(value, str):
         return None
     return value if len(value) <= limit else value[: limit - 3] + "..."
+
+
+def shown(value: Any, limit: int = 200) -> str:
+    """``value`` described for a message, whatever it is (never a deep repr)."""
+    if isinstance(value, str):
+        return repr(text(value, limit))
+    if value is None or isinstance(value, (bool, float)):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(value) if abs(value) < 10**30 else "a huge number"
+    return "an object" if isinstance(value, dict) else f"a {type(value).__name__}"
 
 
 def task_id(value: Any) -> str | None:

@@ -333,8 +333,10 @@ class ApiClient:
         if response is not None and response.status_code == 429:
             asked = retry_after(response, outcome.body)
             wait = delay if asked is None else asked
+            before = self._limiter.pauses
             self._limiter.pause(wait)
-            if notice is not None and wait > NOTICE_AFTER:
+            # Reported once per pause, not by every request that runs into it.
+            if notice is not None and wait > NOTICE_AFTER and self._limiter.pauses > before:
                 most = " (the most vidbatch waits)" if wait >= MAX_RETRY_AFTER else ""
                 notice(f"rate limited (HTTP 429): every request waits {wait:.0f}s{most}")
             return

@@ -87,7 +87,7 @@ def _fix(entry: dict[str, Any], name: str) -> None:
     elif name == "progress":
         entry.pop(name)
     elif name == "task_id":
-        shown = apitext.printable(apitext.text(repr(entry["task_id"]), 80) or "")
+        shown = apitext.printable(apitext.shown(entry["task_id"], 80))
         entry.update(task_id=None, poll_url=None, status="uncertain")
         entry["error"] = {
             "message": f"the lockfile's task_id {shown} cannot be used; its task may exist and "
@@ -122,10 +122,10 @@ def _error(raw: Any) -> dict[str, Any] | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        return {"message": apitext.text(str(raw)) or ""}
+        return {"message": apitext.text(raw) or f"unreadable: {apitext.shown(raw)}"}
     error = dict(raw)
     if not isinstance(error.get("message"), str):
-        error["message"] = apitext.text(str(error.get("message", ""))) or ""
+        error["message"] = f"unreadable: {apitext.shown(error.get('message'))}"
     for name, types in _ERROR_FIELDS.items():
         value = error.get(name)
         if value is not None and (not isinstance(value, types) or isinstance(value, bool)):

@@ -26,6 +26,7 @@ from runner.apitext import number
 
 MAX_RETRY_AFTER = 300.0  # seconds: a server asking for longer gets this, and it is reported
 MAX_VALIDATION_ERRORS = 50
+MAX_VIDEOS = 64  # outputs of one task taken; a server listing thousands gets these
 
 _STATUS = {
     "pending": "pending",
@@ -127,7 +128,7 @@ def _videos(body: dict[str, Any]) -> tuple[tuple[Video, ...], list[Any]]:
     refused: list[Any] = []
     for name in ("videos", "video", "video_url"):
         found: list[Video] = []
-        for item in _as_list(body.get(name)):
+        for item in _as_list(body.get(name))[:MAX_VIDEOS]:
             video = _video(item)
             if isinstance(video, Video):
                 if video.url not in {f.url for f in found}:
@@ -141,12 +142,12 @@ def _videos(body: dict[str, Any]) -> tuple[tuple[Video, ...], list[Any]]:
 
 def _names(body: dict[str, Any], task_id: str) -> bool:
     """Whether ``body`` is about ``task_id`` (or names no task at all)."""
-    named = [body[k] for k in ("task_id", "id") if body.get(k) is not None]
+    named = [body[k] for k in ("task_id", "id") if isinstance(body.get(k), (str, int))]
     return not named or any(str(value) == task_id for value in named)
 
 
 def _unusable_output(refused: list[Any]) -> dict[str, Any]:
-    shown = apitext.text(repr(refused[0]), 200)
+    shown = apitext.shown(refused[0])
     return {
         "message": f"the task completed, but its output URL is not a usable http(s) URL: {shown}",
         "code": "invalid_output_url",
@@ -232,7 +233,7 @@ def _error_object(raw: dict[str, Any]) -> dict[str, Any]:
 def _detail(raw: Any) -> dict[str, Any]:
     """One of ``validation_errors``: {field, message, code, param}, strings only."""
     if not isinstance(raw, dict):
-        return {"message": apitext.text(raw, 500) or apitext.text(repr(raw), 500)}
+        return {"message": apitext.text(raw, 500) or apitext.shown(raw)}
     kept = {name: _scalar(raw.get(name), 500) for name in ("field", "message", "code", "param")}
     return {name: value for name, value in kept.items() if value is not None}
 

@@ -125,3 +125,8 @@ def test_numbers_are_finite_or_none(value: object, expected: float | None) -> No
 def test_text_is_cut_to_its_limit() -> None:
     assert apitext.text("x" * 5000) == "x" * (apitext.MAX_TEXT - 3) + "..."
     assert apitext.text(5) is None
+
+
+def test_a_body_too_deep_to_redact_reads_as_none() -> None:
+    body = b"[" * 3000 + b'"' + KEY.encode() + b'"' + b"]" * 3000
+    assert apitext.parse(body, KEY) is None

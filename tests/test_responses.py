@@ -157,3 +157,21 @@ def _answer(headers: dict[str, str]) -> httpx.Response:
 )  # fmt: skip
 def test_retry_after_is_bounded(headers: dict[str, str], body: Any, expected: float | None) -> None:
     assert retry_after(_answer(headers), body) == expected
+
+
+def test_deeply_nested_or_huge_values_make_no_message_crash() -> None:
+    deep: Any = "x"
+    for _ in range(5000):
+        deep = [deep]
+    state = task_state({"status": "completed", "video": {"url": deep}, "id": deep}, "t1")
+    assert state is not None and state.status == "failed"
+    assert state.error is not None and state.error["message"].endswith("a list")
+    assert api_error(400, {"validation_errors": [deep]})["validation_errors"] == [
+        {"message": "a list"}
+    ]
+
+
+def test_a_task_listing_thousands_of_videos_gives_a_bounded_number() -> None:
+    urls = [f"{URL}?n={n}" for n in range(10_000)]
+    state = task_state({"status": "completed", "videos": urls})
+    assert state is not None and len(state.videos) == 64
