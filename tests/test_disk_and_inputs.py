@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 import pytest
 
-from runner import files, journal, lockfile
+from runner import download, files, journal, lockfile
 from runner.errors import WriteError
 from runner.inputs import LocalInputs, sha256_of
 from runner.sandbox import Sandbox, SandboxConfig, background
@@ -309,22 +309,37 @@ def test_read_only_folders_are_clear_errors_before_and_while_running(tmp_path: P
     )
     assert not (project / "shots.lock.json").exists()
 
-    locked = read_only_run(project, project, "run", "shots.yaml", "--sandbox")
+    locked = read_only_run(project, project, "run", "shots.yaml", "--sandbox", "--no-download")
     assert locked.returncode == 2, locked.stderr
     assert locked.stderr == (
         f"vidbatch: error: cannot write the lockfile {project / 'shots.lock.json'}: "
         "Read-only file system\n"
     )
 
-    outputs = read_only_run(project / "renders", project, "run", "shots.yaml", "--sandbox")
-    assert outputs.returncode == 1, outputs.stderr
-    assert "Traceback" not in outputs.stderr
-    assert "cannot save shot0.mp4: Read-only file system" in outputs.stderr
-    doc = validate_lockfile(project / "shots.lock.json")
-    assert all(
-        entry["task_id"] and entry["status"] == "completed" for entry in doc["jobs"].values()
+    renders = project / "renders"
+    outputs = read_only_run(renders, project, "run", "shots.yaml", "--sandbox")
+    assert outputs.returncode == 2, outputs.stderr
+    assert outputs.stderr == (
+        f"vidbatch: error: shots.yaml: output.dir {renders}: "
+        "cannot write there (Read-only file system)\n"
     )
-    assert manifest.exists() and not list((project / "renders").iterdir())
+    assert not (project / "shots.lock.json").exists()
+    assert manifest.exists() and not list(renders.iterdir())
+
+
+def test_outputs_that_cannot_be_saved_mid_run_are_warnings_and_exit_1(
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(dest: Path, suffix: str = ".tmp") -> tuple[int, str]:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(download, "temp_beside", full)
+    manifest = write_manifest(tmp_path, 2)
+    assert cli("run", str(manifest), "--sandbox") == 1, cli.err
+    assert "cannot save shot0.mp4: No space left on device" in cli.err
+    assert "summary: 2 completed" in cli.err and "2 output(s) not on disk" in cli.err
+    doc = validate_lockfile(tmp_path / "shots.lock.json")
+    assert all(e["task_id"] and e["status"] == "completed" for e in doc["jobs"].values())
 
 
 def test_unwritable_report_paths_are_refused_before_anything_is_sent(
