@@ -211,6 +211,7 @@ def test_hostile_values_fail_one_job_at_most_and_never_reach_the_lockfile(
         return Reply(json=hostile.task_answer(task_id))
 
     url = f"{hostile.url}/files/t-num.mp4"
+    busy = Reply(json={"status": "processing"})  # between unreadable answers: short backoffs
     huge = "9" * 5000
     ByPrompt(
         hostile,
@@ -247,7 +248,9 @@ def test_hostile_values_fail_one_job_at_most_and_never_reach_the_lockfile(
                 created("t-types"),
                 [
                     Reply(json={"status": 5}),
+                    busy,
                     Reply(json=[1, 2]),
+                    busy,
                     Reply(json={"status": ["x"]}),
                     done("t-types"),
                 ],
@@ -362,7 +365,8 @@ def test_a_create_answer_naming_a_task_another_job_holds_loses_neither(
             "second": (created("t-same"), [Reply(json=hostile.task_answer("t-same"))]),
         },
     )
-    manifest = write(tmp_path, ["first", "second"], "concurrency: 1, rate: 100, timeout: 30s")
+    one_at_a_time = "concurrency: 1, rate: 100, timeout: 30s, poll: {initial: 20ms}"
+    manifest = write(tmp_path, ["first", "second"], one_at_a_time)
     assert run(cli, hostile, manifest) == 1
     no_traceback(cli)
     jobs = lock(tmp_path)["jobs"]
@@ -381,6 +385,9 @@ def test_transient_poll_answers_do_not_end_the_task(
 ) -> None:
     from tests.hostile import api_error, not_found
 
+    # Each transient answer is followed by a readable one, so that each costs one
+    # short backoff, and two tasks share them: the test stays quick.
+    busy = Reply(json={"status": "processing"})
     ByPrompt(
         hostile,
         {
@@ -388,19 +395,30 @@ def test_transient_poll_answers_do_not_end_the_task(
                 created("t-a"),
                 [
                     Reply(404, json=not_found("t-a")),
+                    busy,
                     Reply(403, json=api_error("denied", "forbidden")),
+                    busy,
                     Reply(302, headers={"Location": "/elsewhere"}),
-                    Reply(503, json=api_error("down", retryable=False)),
-                    Reply(500, body="<html>oops</html>"),
-                    Reply(404, body="not json"),
                     Reply(json=hostile.task_answer("t-a")),
                 ],
-            )
+            ),
+            "b": (
+                created("t-b"),
+                [
+                    Reply(503, json=api_error("down", retryable=False)),
+                    busy,
+                    Reply(500, body="<html>oops</html>"),
+                    busy,
+                    Reply(404, body="not json"),
+                    Reply(json=hostile.task_answer("t-b")),
+                ],
+            ),
         },
     )
-    manifest = write(tmp_path, ["a"])
+    manifest = write(tmp_path, ["a", "b"])
     assert run(cli, hostile, manifest) == 0, cli.err
-    assert lock(tmp_path)["jobs"]["job0"]["task_id"] == "t-a"
+    jobs = lock(tmp_path)["jobs"]
+    assert (jobs["job0"]["task_id"], jobs["job1"]["task_id"]) == ("t-a", "t-b")
 
 
 # -- 5. no silent stall -------------------------------------------------------------------
