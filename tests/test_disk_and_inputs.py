@@ -323,8 +323,15 @@ def test_read_only_folders_are_clear_errors_before_and_while_running(tmp_path: P
         f"vidbatch: error: shots.yaml: output.dir {renders}: "
         "cannot write there (Read-only file system)\n"
     )
-    assert not (project / "shots.lock.json").exists()
+    assert lockfile.read(project / "shots.lock.json")["jobs"] == {}
     assert manifest.exists() and not list(renders.iterdir())
+
+    # Once every output is on disk, a read-only output.dir is no obstacle.
+    done = read_only_run(tmp_path / "reports", project, "run", "shots.yaml", "--sandbox")
+    assert done.returncode == 0, done.stderr
+    again = read_only_run(renders, project, "run", "shots.yaml", "--sandbox")
+    assert again.returncode == 0, again.stderr
+    assert "summary: 2 completed" in again.stderr
 
 
 def test_outputs_that_cannot_be_saved_mid_run_are_warnings_and_exit_1(

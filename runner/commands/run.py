@@ -23,12 +23,12 @@ from runner.commands import batch
 from runner.commands.common import add_manifest_args, load_manifests
 from runner.engine import Engine, Outcome, Target, has_work, summary_event
 from runner.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
-from runner.job import Manifest
 from runner.plan import SENDS, PlanOptions
 from runner.progress import Reporter
 from runner.session import Overrides, execute, open_targets, shared_limits
 
 CONFIRM_ABOVE = 20
+FETCHES = frozenset({*SENDS, "resume", "download"})  # plan actions that end in outputs
 
 
 def register(sub: Any) -> None:
@@ -66,7 +66,7 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
     manifests = load_manifests(ns.manifests, ctx, allow_unknown_models=ns.allow_unknown_models)
     lockfile = batch.lockfile_option(ns)
     api = batch.api_settings(ns, ctx.environ)
-    _check_writable(ns, ctx, manifests)
+    _check_reports(ns, ctx)
     options = PlanOptions(
         only=tuple(ns.only),
         force=ns.force,
@@ -77,6 +77,8 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
     targets = open_targets(manifests, options, overrides, lockfile)
     try:
         batch.check_only(ns.only, [t.plan for t in targets])
+        if not ns.no_download:
+            _check_outputs(targets)
     except UsageError:
         for target in targets:
             target.store.release()
@@ -154,14 +156,20 @@ def _sandbox_time(settings: Any) -> Any:
     )
 
 
-def _check_writable(ns: argparse.Namespace, ctx: Context, manifests: list[Manifest]) -> None:
-    """Outputs and reports that could not be written are refused before anything is sent
+def _check_outputs(targets: list[Target]) -> None:
+    """An output.dir that could not take the outputs is refused before anything is sent
     (videos made and paid for, with nowhere to keep them)."""
-    for manifest in manifests if not ns.no_download else []:
-        problem = files.write_problem(manifest.output.dir / "output")
+    for target in targets:
+        manifest = target.plan.manifest
+        fetches = any(item.action in FETCHES for item in target.plan.items)
+        problem = fetches and files.write_problem(manifest.output.dir / "output")
         if problem:
             where = f"{manifest.display}: output.dir {manifest.output.dir}"
             raise UsageError(f"{where}: cannot write there ({problem})")
+
+
+def _check_reports(ns: argparse.Namespace, ctx: Context) -> None:
+    """A report that could not be written at the end is refused before anything is sent."""
     for flag, path in (("--junit", ns.junit), ("--summary", ns.summary)):
         problem = path and files.write_problem(path)
         if problem:
