@@ -1,4 +1,11 @@
-"""Files and the disk: modes, confinement, full or read-only disks, hostile inputs."""
+"""Files and the disk, and inputs from the command line (issue 9).
+
+In order: file modes; the API key and base URL; manifest numbers and keys; a full
+disk (os.write and os.replace made to fail in process); read-only folders (real
+subprocesses in a mount namespace of their own, as root ignores file modes);
+local inputs swapped for a FIFO (a real subprocess, then Ctrl-C); outputs kept
+inside output.dir, and names the file system cannot hold.
+"""
 
 from __future__ import annotations
 
@@ -291,7 +298,7 @@ def read_only_run(folder: Path, cwd: Path, *args: str) -> subprocess.CompletedPr
 
 
 @pytest.mark.slow
-def test_read_only_folders_are_clear_errors_before_and_while_running(tmp_path: Path) -> None:
+def test_read_only_folders_are_refused_before_anything_is_sent(tmp_path: Path) -> None:
     project = tmp_path / "project"
     project.mkdir()
     manifest = write_manifest(project, 2)
