@@ -528,3 +528,27 @@ def test_names_longer_than_the_file_system_takes_are_refused_by_validate(
     assert not (tmp_path / "shots.lock.json").exists()
     manifest = confined_manifest(tmp_path, "é" * 123 + "${job}.mp4")  # 255 bytes
     assert cli("validate", str(manifest)) == 0, cli.err
+
+
+def test_a_path_or_key_in_the_lockfile_never_takes_an_output_outside_output_dir(
+    tmp_path: Path, cli: Cli, served: Sandbox
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    manifest = confined_manifest(project, "${job}.mp4")
+    assert cli("run", str(manifest)) == 0, cli.err
+    lock = project / "shots.lock.json"
+    doc = json.loads(lock.read_text())
+    (project / "renders" / "shot0.mp4").unlink()
+    doc["jobs"]["shot0"]["outputs"][0]["path"] = "../../outside.mp4"
+    doc["jobs"]["../../evil"] = dict(doc["jobs"]["shot0"])
+    lock.write_text(json.dumps(doc))
+    assert cli("run", str(manifest)) == 0, cli.err
+    assert "Traceback" not in cli.err
+    assert files_below(tmp_path) == [
+        "project/renders/shot0.mp4",
+        "project/shots.lock.json",
+        "project/shots.yaml",
+    ]
+    (entry,) = validate_lockfile(lock)["jobs"].values()
+    assert entry["outputs"][0]["path"] == "renders/shot0.mp4"
