@@ -37,13 +37,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import anyio
 import httpx
 
 from runner import __version__, apitext, network, responses
 from runner.errors import EXIT_USAGE, ApiStopped
+from runner.polltargets import PollTargets
 from runner.ratelimit import RateLimiter
 from runner.responses import MAX_RETRY_AFTER, Created, TaskState, api_error, retry_after
 
@@ -51,7 +51,6 @@ DEFAULT_BASE_URL = "https://api.lemondata.cc"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 USER_AGENT = f"vidbatch/{__version__}"
 CREATE_PATH = "/v1/videos/generations"
-TASK_PATH = "/v1/tasks/"
 NEVER_SENT = network.NEVER_SENT  # the errors of a request that certainly never left
 MAX_ANSWER = 16 * network.MIB  # an API answer larger than this is cut off, unused
 DEADLINE = 120.0  # seconds for one request and its whole answer, whatever the server trickles
@@ -147,8 +146,7 @@ class ApiClient:
         self._backoff = backoff or Backoff()
         self.requests = 0
         self._create_url = self.base_url.join(CREATE_PATH.lstrip("/"))
-        self._origin = str(self.base_url.copy_with(path="/", query=None, fragment=None))[:-1]
-        self._targets: dict[tuple[str, str | None], httpx.URL] = {}
+        self._targets = PollTargets(self.base_url)
         self._headers = {
             "Authorization": f"Bearer {self._key}",
             "Accept": "application/json",
@@ -165,39 +163,18 @@ class ApiClient:
         return bool(self._key)
 
     def poll_target(self, task_id: str, poll_url: str | None) -> httpx.URL:
-        """The URL to poll: ``poll_url`` as returned, or /v1/tasks/{id} when none (or foreign).
-
-        Resolved once per task: httpx parses URLs character by character.
-        """
-        key = (task_id, poll_url)
-        target = self._targets.get(key)
-        if target is None:
-            target = self._resolve(task_id, poll_url)
-            self._targets[key] = target
-        return target
+        """The URL to poll: ``poll_url`` as returned, or /v1/tasks/{id} when none (or foreign)."""
+        return self._targets.target(task_id, poll_url)
 
     def is_foreign(self, poll_url: str | None) -> bool:
         """Whether ``poll_url`` points at another origin (and so is not used)."""
-        poll_url = responses.poll_url(poll_url)
-        if not poll_url or (poll_url.startswith("/") and not poll_url.startswith("//")):
-            return False
-        return not same_origin(self.base_url.join(poll_url), self.base_url)
+        return self._targets.is_foreign(poll_url)
 
     def forget(self, task_id: str, poll_url: str | None) -> None:
         """Drop the resolved poll URL (and request) of a task that is done with."""
-        self._targets.pop((task_id, poll_url), None)
+        self._targets.forget(task_id, poll_url)
         self._polls.pop((task_id, poll_url), None)
         self._missing.pop(task_id, None)
-
-    def _resolve(self, task_id: str, poll_url: str | None) -> httpx.URL:
-        poll_url = responses.poll_url(poll_url)  # a lockfile's may predate the check
-        if poll_url and poll_url.startswith("/") and not poll_url.startswith("//"):
-            return httpx.URL(self._origin + poll_url)  # the usual case, without a join
-        if poll_url:
-            url = self.base_url.join(poll_url)
-            if same_origin(url, self.base_url):
-                return url
-        return self.base_url.join(TASK_PATH.lstrip("/") + quote(task_id, safe=""))
 
     async def create(
         self,
@@ -352,14 +329,6 @@ class ApiClient:
             return error
         kind = network.describe(outcome.error)
         return {"message": f"gave up after {self._backoff.attempts} tries: network error ({kind})"}
-
-
-def same_origin(url: httpx.URL, base: httpx.URL) -> bool:
-    return (url.scheme, url.host, _port(url)) == (base.scheme, base.host, _port(base))
-
-
-def _port(url: httpx.URL) -> int | None:
-    return url.port or {"http": 80, "https": 443}.get(url.scheme)
 
 
 def _describe(outcome: _Outcome) -> str:
