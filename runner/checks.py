@@ -16,10 +16,15 @@ from jsonschema import ValidationError
 
 from runner import schema
 
+# Accepted spellings and the canonical field each stands for: the camelCase ones
+# of the first page, and the compatibility names of the newest API reference.
 ALIASES = {
     "referenceImages": "reference_images",
     "referenceImageType": "reference_image_type",
     "outputAudio": "output_audio",
+    "seconds": "duration",
+    "ratio": "aspect_ratio",
+    "generate_audio": "output_audio",
 }
 _JSON_TYPES = {"string": str, "boolean": bool, "integer": int}
 MAX_SHOWN = 60
@@ -28,7 +33,7 @@ _NUMBER_TEXT = re.compile(r"^\s*[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]
 _PATTERNS = {
     "^[A-Za-z0-9][A-Za-z0-9._-]*$": "is not a valid id "
     "(letters, digits, '.', '_' and '-', starting with a letter or digit)",
-    "^[1-9][0-9]*:[1-9][0-9]*$": "is not an aspect ratio like 16:9",
+    "^(adaptive|[1-9][0-9]*:[1-9][0-9]*)$": "is not an aspect ratio like 16:9, or adaptive",
 }
 
 
@@ -76,6 +81,12 @@ def message(error: ValidationError) -> str:
         return "must not be empty"
     if kind == "minLength":
         return "must not be empty"
+    if kind == "maxLength":
+        return f"{len(value)} characters given; at most {limit} allowed"
+    if kind == "additionalProperties" and isinstance(value, dict):
+        known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        unknown = sorted(str(k) for k in value if k not in known)
+        return f"unknown field {', '.join(map(clip, unknown))}"
     if kind == "pattern":
         return f"{show(value)} {_PATTERNS.get(limit, f'does not match {limit}')}"
     if kind == "required":

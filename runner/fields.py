@@ -44,12 +44,19 @@ class FieldReader:
         result = Fields()
         if not isinstance(raw, dict):
             return result
+        spelt: dict[Any, Any] = {}  # canonical name to the key that gave its value
         for key, value in raw.items():
             name = checks.ALIASES.get(key, key)
-            if name != key and name in raw:
-                msg = f"both {key} and {name} are given; use {name}"
-                self.report.add((*path, key), msg, at_key=True)
-            elif key == "extra":
+            first = spelt.setdefault(name, key)
+            if first != key and name in self.request_fields:
+                # The API takes both spellings only when they agree; one is sent.
+                if raw[first] != value or type(raw[first]) is not type(value):
+                    alias = key if key != name else first
+                    other = first if alias == key else key
+                    msg = f"{alias} and {other} are both given and differ; give one ({name})"
+                    self.report.add((*path, str(alias)), msg, at_key=True)
+                continue
+            if key == "extra":
                 self._extra(value, (*path, key), result)
             elif key in allowed:
                 continue
@@ -72,7 +79,7 @@ class FieldReader:
         problems = self._checked.get(key)
         if problems is None:
             problems = checks.field_problems(name, value)
-            if name == "seed" and problems:
+            if name == "seed" and problems and type(value) is not int:
                 problems = (((), f"{checks.show(value)} is not an integer or 'random'"),)
             self._checked[key] = problems
         for below, problem in problems:

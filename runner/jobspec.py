@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runner import templates
-from runner.inputs import INPUT_FIELDS
-from runner.operations import infer_operation
+from runner.operations import INFERENCE_INPUTS, infer_operation
 
 if TYPE_CHECKING:
     from runner.manifest import Path_
@@ -45,7 +44,7 @@ class JobSpec:
         # the operation inferred from inputs no matrix axis changes: once per job
         self.inferred: str | None = None
         varying = {name for name, _, _ in self.axes} | set(self.templated)
-        if not varying & {*INPUT_FIELDS, "operation"}:
+        if not varying & {*INFERENCE_INPUTS, "operation"}:
             self.inferred = infer_operation(self.values)
         self.key_parts = [[f"{name}={key_value(v)}" for v in items] for name, _, items in self.axes]
 

@@ -1,25 +1,23 @@
-"""The model matrix: which operation each model supports.
+"""The model catalog: each model's operations, limits and lifecycle, and their source.
 
-The built-in matrix is the documentation page's table (``schemas/models.json``);
-``vidbatch models --refresh`` writes a cache from the live API, which, when present,
-is used instead so that a new model validates without a new release.
+The built-in catalog (``schemas/models.json``) is the union of the first
+documentation page's table and the newest model pages and guides, with the source
+of each entry; ``vidbatch models --refresh`` writes a cache from the live API
+(``runner.refresh``), which, when present, is used instead so that a new model and
+its current limits validate without a new release. Where no source documents a
+model's operations they are unknown (None), and validation warns instead of refusing.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
-
-import anyio
-import httpx
 
 from runner import schema
-from runner.errors import EXIT_FAILED, ApiStopped, VidbatchError
 from runner.files import write_atomic
 
 OPERATIONS: tuple[str, ...] = (
@@ -32,63 +30,170 @@ OPERATIONS: tuple[str, ...] = (
     "audio-to-video",
     "motion-control",
 )
+DEFAULT_MODEL = "veo3.1"  # the newest create-video reference's default
+LIMIT_FIELDS = ("durations", "resolutions", "aspect_ratios")
+STAGES = ("active", "preview", "deprecated", "retired")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The values a model takes, as the catalog lists them (empty: not listed)."""
+
+    durations: tuple[str, ...] = ()
+    resolutions: tuple[str, ...] = ()
+    aspect_ratios: tuple[str, ...] = ()
+
+    def over(self, base: Limits) -> Limits:
+        """These limits, with ``base``'s where these list none."""
+        return Limits(
+            self.durations or base.durations,
+            self.resolutions or base.resolutions,
+            self.aspect_ratios or base.aspect_ratios,
+        )
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the catalog knows of one model."""
+
+    operations: tuple[str, ...] | None = None  # None: no source documents them
+    limits: Limits = Limits()
+    by_operation: Mapping[str, Limits] = field(default_factory=dict)
+    stage: str | None = None
+    replacement: str | None = None
+    vendor: str | None = None
+    sources: tuple[str, ...] = ()
+    pricing: Mapping[str, Any] | None = None
+
+    def limits_for(self, operation: str) -> Limits:
+        """The limits for ``operation``: its own constraints over the model's."""
+        own = self.by_operation.get(operation)
+        return own.over(self.limits) if own is not None else self.limits
 
 
 @dataclass(frozen=True)
 class ModelMatrix:
-    """Model id to the operations it supports, and where that knowledge came from."""
+    """Model id to what the catalog knows of it, and where that knowledge came from."""
 
-    models: Mapping[str, tuple[str, ...]]
+    models: Mapping[str, ModelInfo]
     source: str
+    base_url: str | None = None
+    refreshed_at: str | None = None  # ISO 8601, UTC
+    default_model: str = DEFAULT_MODEL
 
     def supports(self, model: str, operation: str) -> bool:
-        return operation in self.models.get(model, ())
+        """Whether ``model`` is known to run ``operation`` (unknown operations: True)."""
+        info = self.models.get(model)
+        if info is None:
+            return False
+        return info.operations is None or operation in info.operations
 
     def __contains__(self, model: object) -> bool:
         return model in self.models
 
 
+def matrix_of(operations: Mapping[str, Iterable[str] | None], source: str) -> ModelMatrix:
+    """A catalog that knows only operations (tests, and the oldest cache files)."""
+    return ModelMatrix(
+        {m: ModelInfo(None if ops is None else tuple(ops)) for m, ops in operations.items()},
+        source,
+    )
+
+
 def builtin() -> ModelMatrix:
-    """The matrix of the documentation page, shipped with the package."""
-    data = json.loads(schema.read_text("models.json"))
-    return _from_json(data, "built-in")
+    """The catalog shipped with the package."""
+    return from_json(json.loads(schema.read_text("models.json")), "built-in")
 
 
 def cache_path(environ: Mapping[str, str]) -> Path:
-    """Where ``models --refresh`` keeps the live list (XDG cache directory)."""
+    """Where ``models --refresh`` keeps the live catalog (XDG cache directory)."""
     base = environ.get("XDG_CACHE_HOME") or os.path.join(environ.get("HOME", "."), ".cache")
     return Path(base) / "vidbatch" / "models.json"
 
 
 def load(cache_file: Path | None) -> ModelMatrix:
-    """The refreshed matrix when ``cache_file`` holds a readable one, else the built-in."""
+    """The refreshed catalog when ``cache_file`` holds a readable one, else the built-in."""
     if cache_file is not None and cache_file.is_file():
         try:
             data = json.loads(cache_file.read_text("utf-8"))
-            return _from_json(data, str(cache_file))
-        except (OSError, ValueError, KeyError, TypeError):
+            return from_json(data, str(cache_file))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
     return builtin()
 
 
 def to_json(matrix: ModelMatrix) -> dict[str, Any]:
-    """The matrix as the JSON that ``models.json`` and the cache hold."""
-    return {
-        "source": matrix.source,
-        "operations": list(OPERATIONS),
-        "models": {m: {"operations": list(ops)} for m, ops in sorted(matrix.models.items())},
-    }
+    """The catalog as the JSON that ``models.json`` and the cache hold."""
+    data: dict[str, Any] = {"source": matrix.source}
+    if matrix.base_url is not None:
+        data["base_url"] = matrix.base_url
+    if matrix.refreshed_at is not None:
+        data["refreshed_at"] = matrix.refreshed_at
+    data["default_model"] = matrix.default_model
+    data["operations"] = list(OPERATIONS)
+    data["models"] = {m: _info_json(info) for m, info in sorted(matrix.models.items())}
+    return data
 
 
-def _from_json(data: Mapping[str, Any], source: str) -> ModelMatrix:
-    models = {str(m): tuple(str(o) for o in v["operations"]) for m, v in data["models"].items()}
-    return ModelMatrix(models=models, source=source)
+def _info_json(info: ModelInfo) -> dict[str, Any]:
+    entry: dict[str, Any] = {}
+    if info.vendor is not None:
+        entry["vendor"] = info.vendor
+    entry["operations"] = None if info.operations is None else list(info.operations)
+    entry.update(_limits_json(info.limits))
+    if info.by_operation:
+        entry["operation_constraints"] = {
+            op: _limits_json(limits) for op, limits in info.by_operation.items()
+        }
+    if info.stage is not None or info.replacement is not None:
+        entry["lifecycle"] = {"stage": info.stage, "replacement_model": info.replacement}
+    if info.pricing is not None:
+        entry["pricing"] = dict(info.pricing)
+    if info.sources:
+        entry["sources"] = list(info.sources)
+    return entry
 
 
-class RefreshError(VidbatchError):
-    """The live model list could not be read (network, HTTP error, unusable answer)."""
+def _limits_json(limits: Limits) -> dict[str, list[str]]:
+    return {name: list(getattr(limits, name)) for name in LIMIT_FIELDS if getattr(limits, name)}
 
-    exit_code = EXIT_FAILED
+
+def from_json(data: Mapping[str, Any], source: str) -> ModelMatrix:
+    """The catalog in ``data`` (models.json, a cache of any vidbatch version)."""
+    models = {str(m): _info(v) for m, v in data["models"].items()}
+    default = data.get("default_model")
+    return ModelMatrix(
+        models=models,
+        source=source,
+        base_url=_text(data.get("base_url")),
+        refreshed_at=_text(data.get("refreshed_at")),
+        default_model=default if isinstance(default, str) and default else DEFAULT_MODEL,
+    )
+
+
+def _info(entry: Mapping[str, Any]) -> ModelInfo:
+    operations = entry.get("operations")
+    lifecycle = entry.get("lifecycle") or {}
+    constraints = entry.get("operation_constraints") or {}
+    pricing = entry.get("pricing")
+    return ModelInfo(
+        operations=None if operations is None else tuple(str(o) for o in operations),
+        limits=_limits(entry),
+        by_operation={str(op): _limits(v) for op, v in constraints.items()},
+        stage=_text(lifecycle.get("stage")),
+        replacement=_text(lifecycle.get("replacement_model")),
+        vendor=_text(entry.get("vendor")),
+        sources=tuple(str(s) for s in entry.get("sources") or ()),
+        pricing=dict(pricing) if isinstance(pricing, dict) else None,
+    )
+
+
+def _limits(entry: Mapping[str, Any]) -> Limits:
+    return Limits(*(tuple(str(v) for v in entry.get(name) or ()) for name in LIMIT_FIELDS))
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def write_cache(cache_file: Path, matrix: ModelMatrix) -> None:
@@ -96,196 +201,3 @@ def write_cache(cache_file: Path, matrix: ModelMatrix) -> None:
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(to_json(matrix), indent=2, sort_keys=True) + "\n"
     write_atomic(cache_file, text.encode("utf-8"))
-
-
-_DETAIL_CONCURRENCY = 4
-_MAX_RETRIES = 3
-_MAX_RETRY_WAIT = 30.0
-_TYPE_KEYS = (
-    "type",
-    "category",
-    "model_type",
-    "kind",
-    "modality",
-    "modalities",
-    "output_modalities",
-)
-_OPERATION_KEYS = ("supported_operations", "operations")
-
-
-async def fetch_live(client: httpx.AsyncClient) -> ModelMatrix:
-    """The live matrix: ``GET /v1/models``, then ``GET /v1/models/{id}`` per video model.
-
-    ``client`` carries the base URL and the key. Answers are read tolerantly: the
-    list as ``{"data": [...]}`` or a bare list; operations under
-    ``supported_operations`` or ``operations``, at the top or under ``capabilities``.
-    A model whose detail names no known operation keeps its built-in ones, or is
-    left out when it has none. Raises ApiStopped for a refused key, RefreshError
-    for anything else that goes wrong.
-    """
-    known = builtin()
-    ids = _video_ids(await _get_json(client, "/v1/models"), known)
-    details = await _details(client, ids)
-    models = {}
-    for model_id in ids:
-        ops = _operations(details.get(model_id)) or known.models.get(model_id, ())
-        if ops:
-            models[model_id] = ops
-    if not models:
-        raise RefreshError("the live model list names no video model with a known operation")
-    return ModelMatrix(models=models, source=f"live list from {client.base_url}")
-
-
-async def _details(client: httpx.AsyncClient, ids: Sequence[str]) -> dict[str, Any]:
-    """Each model's detail (None where there is none), a few requests at a time."""
-    details: dict[str, Any] = {}
-    errors: list[VidbatchError] = []
-    limiter = anyio.CapacityLimiter(_DETAIL_CONCURRENCY)
-
-    async def detail(model_id: str) -> None:
-        # An expected error is kept, not raised, so that it does not cancel the
-        # siblings half way through a request; the first one is raised after.
-        async with limiter:
-            try:
-                details[model_id] = await _get_json(
-                    client, f"/v1/models/{quote(model_id, safe='')}", missing_ok=True
-                )
-            except VidbatchError as err:
-                errors.append(err)
-
-    async with anyio.create_task_group() as group:
-        for model_id in ids:
-            group.start_soon(detail, model_id)
-    if errors:
-        raise errors[0]
-    return details
-
-
-async def _get_json(client: httpx.AsyncClient, path: str, *, missing_ok: bool = False) -> Any:
-    """GET ``path`` as JSON, waiting out 429s; None for a 403/404 when ``missing_ok``."""
-    for attempt in range(_MAX_RETRIES + 1):
-        try:
-            response = await client.get(path)
-        except httpx.HTTPError as err:
-            detail = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
-            raise RefreshError(_redact(f"GET {path} failed: {detail}", client)) from None
-        if response.status_code == 429 and attempt < _MAX_RETRIES:
-            await anyio.sleep(_retry_after(response))
-            continue
-        break
-    # 404: no such detail; 403 on a detail: a model this key may not use (the API's
-    # "model not allowed"), which says nothing about the rest of the list.
-    if response.status_code in (403, 404) and missing_ok:
-        return None
-    if response.status_code in (401, 403):
-        raise ApiStopped(
-            _redact(
-                f"the API refused the key (HTTP {response.status_code} from GET {path}): "
-                f"{_api_message(response)}; check LEMONDATA_API_KEY",
-                client,
-            )
-        )
-    if response.status_code >= 400:
-        raise RefreshError(
-            _redact(
-                f"GET {path} failed: HTTP {response.status_code}: {_api_message(response)}", client
-            )
-        )
-    try:
-        return response.json()
-    except ValueError:
-        raise RefreshError(f"GET {path}: the answer is not JSON") from None
-
-
-def _retry_after(response: httpx.Response) -> float:
-    try:
-        wait = float(response.headers.get("retry-after", "1"))
-    except ValueError:
-        wait = 1.0
-    return min(max(wait, 0.0), _MAX_RETRY_WAIT)
-
-
-def _api_message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return " ".join(response.text.split())[:200] or response.reason_phrase
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict) and error.get("message"):
-        return str(error["message"])
-    if isinstance(error, str) and error:
-        return error
-    return response.reason_phrase
-
-
-def _redact(message: str, client: httpx.AsyncClient) -> str:
-    """``message`` without the client's key, whatever echoed it."""
-    auth = client.headers.get("authorization", "")
-    key = auth.split(" ", 1)[-1].strip()
-    return message.replace(key, "***") if len(key) >= 4 else message
-
-
-def _video_ids(listing: Any, known: ModelMatrix) -> list[str]:
-    """The ids of video models in the list, in its order, without duplicates."""
-    items = listing.get("data") if isinstance(listing, dict) else listing
-    if not isinstance(items, list):
-        raise RefreshError("GET /v1/models: the answer has no list of models")
-    ids: list[str] = []
-    for item in items:
-        model_id, video = _identify(item)
-        if model_id and model_id not in ids and (video or (video is None and model_id in known)):
-            ids.append(model_id)
-    return ids
-
-
-def _identify(item: Any) -> tuple[str | None, bool | None]:
-    """An entry's id, and whether it says it is a video model (None: it does not say)."""
-    if isinstance(item, str):
-        return item, None
-    if not isinstance(item, dict):
-        return None, None
-    model_id = next(
-        (item[k] for k in ("id", "model", "name") if isinstance(item.get(k), str)), None
-    )
-    hints = [_words(item[k]) for k in _TYPE_KEYS if k in item]
-    if not hints:
-        return model_id, None
-    return model_id, any("video" in word for words in hints for word in words)
-
-
-def _words(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value.lower()]
-    if isinstance(value, Sequence):
-        return [str(v).lower() for v in value]
-    return []
-
-
-def _operations(detail: Any) -> tuple[str, ...]:
-    """The known operations a model detail names, in OPERATIONS order."""
-    if isinstance(detail, dict) and isinstance(detail.get("data"), dict):
-        detail = detail["data"]
-    if not isinstance(detail, dict):
-        return ()
-    for holder in (detail, detail.get("capabilities")):
-        if not isinstance(holder, dict):
-            continue
-        for key in _OPERATION_KEYS:
-            if key in holder:
-                named = {_operation_name(v) for v in _listed(holder[key])}
-                return tuple(op for op in OPERATIONS if op in named)
-    return ()
-
-
-def _listed(value: Any) -> list[Any]:
-    if isinstance(value, str):
-        return value.split(",")
-    if isinstance(value, dict):
-        return [k for k, v in value.items() if v]
-    return list(value) if isinstance(value, list) else []
-
-
-def _operation_name(value: Any) -> str:
-    if isinstance(value, dict):
-        value = next((value[k] for k in ("name", "id", "operation") if k in value), "")
-    return str(value).strip().lower().replace("_", "-")

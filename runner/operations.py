@@ -9,14 +9,29 @@ from runner import checks
 from runner.models import ModelMatrix
 
 # Each operation needs every group; a group is satisfied by any one of its fields.
+# The newest reference: reference-to-video takes reference_images, image_urls or
+# material ids (or reference videos); video-to-video a video_url or, on some
+# models, a task_id; video-extension only model-specific inputs.
 REQUIRED_INPUTS: dict[str, tuple[tuple[str, ...], ...]] = {
     "image-to-video": (("image_url", "image"),),
     "start-end-to-video": (("start_image",), ("end_image",)),
-    "video-to-video": (("video_url",),),
+    "video-to-video": (("video_url", "task_id"),),
     "motion-control": (("image_url",), ("video_url",)),
-    "reference-to-video": (("reference_images",),),
-    "audio-to-video": (("audio_url",),),
+    "reference-to-video": (
+        ("reference_images", "image_urls", "material_asset_id", "material_asset_ids", "video_urls"),
+    ),
+    "audio-to-video": (("audio_url", "audio_urls"),),
 }
+# Inputs the API reads as references when no operation is given.
+REFERENCE_INPUTS = frozenset(
+    {"reference_images", "image_urls", "material_asset_id", "material_asset_ids"}
+)
+# The inputs inference looks at.
+INFERENCE_INPUTS = frozenset(
+    {"start_image", "end_image", "image_url", "image", "video_url", "audio_url", *REFERENCE_INPUTS}
+)
+# Without one of these a job asks for nothing: a prompt is its only input.
+PROMPT_REQUIRED = frozenset({"text-to-video"})
 
 
 def infer_operation(request: Mapping[str, Any]) -> str:
@@ -26,7 +41,7 @@ def infer_operation(request: Mapping[str, Any]) -> str:
         return "start-end-to-video"
     if {"image_url", "video_url"} <= has:
         return "motion-control"
-    if "reference_images" in has:
+    if has & REFERENCE_INPUTS:
         return "reference-to-video"
     if "video_url" in has:
         return "video-to-video"
@@ -40,11 +55,50 @@ def infer_operation(request: Mapping[str, Any]) -> str:
 def missing_inputs(request: Mapping[str, Any], operation: str) -> str | None:
     """What ``operation`` needs and ``request`` lacks, as a message; None when complete."""
     missing = [
-        " or ".join(group)
+        _either(group)
         for group in REQUIRED_INPUTS.get(operation, ())
         if not any(request.get(name) for name in group)
     ]
     return f"{operation} needs {' and '.join(missing)}" if missing else None
+
+
+# Pairs the newest reference says not to combine (the API refuses them).
+CONFLICTS: tuple[tuple[str, Any, str, Any], ...] = (
+    ("kling_elements", None, "output_audio", True),
+    ("draft", True, "draft_task_id", None),
+    ("priority", None, "service_tier", "flex"),
+)
+
+
+def conflicts(request: Mapping[str, Any]) -> list[str]:
+    """A message for each documented pair of fields that must not be combined."""
+    found = []
+    for first, first_value, second, second_value in CONFLICTS:
+        if first not in request:  # the common case, kept cheap for large manifests
+            continue
+        if _given(request, first, first_value) and _given(request, second, second_value):
+            found.append(
+                f"{_shown(first, first_value)} cannot be combined with "
+                f"{_shown(second, second_value)}"
+            )
+    return found
+
+
+def _given(request: Mapping[str, Any], name: str, value: Any) -> bool:
+    if value is None:
+        return request.get(name) not in (None, "", [])
+    return request.get(name) == value and type(request.get(name)) is type(value)
+
+
+def _shown(name: str, value: Any) -> str:
+    if value is None:
+        return name
+    return f"{name}: {str(value).lower() if isinstance(value, bool) else value}"
+
+
+def _either(names: tuple[str, ...]) -> str:
+    """``a``, ``a or b``, ``a, b or c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 class ModelCheck:
@@ -74,6 +128,6 @@ class ModelCheck:
                 "`vidbatch models --refresh` reads the live list)"
             )
         if not self.matrix.supports(model, operation):
-            supported = ", ".join(self.matrix.models[model])
+            supported = ", ".join(self.matrix.models[model].operations or ())
             return f"model {model} does not support {operation} (supports: {supported})"
         return None

@@ -16,17 +16,31 @@ from typing import Any
 
 from yaml.nodes import Node
 
-from runner import checks, outputs, templates, yamlfile
+from runner import checks, models, outputs, templates, yamlfile
 from runner.fields import RUNNER_FIELDS, FieldReader, Fields
 from runner.inputs import INPUT_FIELDS, InputProblem, LocalInputs, is_remote
 from runner.job import Job, OutputSettings, SeedMode, canonical_json, identity
 from runner.jobspec import JobSpec, derived_seed
 from runner.manifest import Path_, Report
 from runner.models import OPERATIONS, ModelMatrix
-from runner.operations import ModelCheck, infer_operation, missing_inputs
+from runner.operations import (
+    PROMPT_REQUIRED,
+    ModelCheck,
+    conflicts,
+    infer_operation,
+    missing_inputs,
+)
 
 MAX_JOBS = 1_000_000
-DEFAULT_MODEL = "sora-2"
+DEFAULT_MODEL = models.DEFAULT_MODEL  # the newest reference's default; written out
+# List fields whose items may be local files, with the field whose kind they share.
+LIST_INPUTS = {
+    "reference_images": "reference_images",
+    "image_urls": "image_url",
+    "video_urls": "video_url",
+    "audio_urls": "audio_url",
+}
+_INPUTS = tuple(dict.fromkeys((*INPUT_FIELDS, *LIST_INPUTS)))
 
 
 class Expander:
@@ -47,6 +61,7 @@ class Expander:
         self.inputs = LocalInputs(folder)
         self.reader = FieldReader(report)
         self.models = ModelCheck(matrix, allow_unknown)
+        self.default_model = matrix.default_model or DEFAULT_MODEL
         raw_vars = data.get("vars")
         items = raw_vars.items() if isinstance(raw_vars, dict) else ()
         self.vars: dict[str, Any] = {k: self.literal(v, ("vars", k)) for k, v in items}
@@ -271,7 +286,7 @@ class Expander:
             mode = "fixed"
         else:
             values["seed"] = derived_seed(key)
-        values.setdefault("model", DEFAULT_MODEL)
+        values.setdefault("model", self.default_model)
         operation = values.get("operation")
         if not isinstance(operation, str) or not operation:
             operation = spec.inferred or infer_operation(values)
@@ -288,8 +303,9 @@ class Expander:
         operation, model = values["operation"], values["model"]
         missing = missing_inputs(values, operation)
         problems = [missing] if missing else []
-        if not values.get("prompt"):
-            problems.append("prompt is required (or prompt_file)")
+        problems += conflicts(values)
+        if not values.get("prompt") and operation in PROMPT_REQUIRED:
+            problems.append(f"prompt is required for {operation} (or prompt_file)")
         model_problem = None
         if isinstance(model, str) and model and operation in OPERATIONS:
             model_problem = self.models.problem(model, operation)
@@ -310,22 +326,25 @@ class Expander:
     ) -> bool | None:
         """Replace local paths by LocalFiles: whether there were any; None on a problem."""
         ok, found = True, False
-        for name in INPUT_FIELDS:
+        for name in _INPUTS:
             value = values.get(name)
             if not value:
                 continue
             where = spec.where(name, sources.get(name, -1))
-            if isinstance(value, list) and name == "reference_images":
-                items = [self.local_input(name, v, (*where, i)) for i, v in enumerate(value)]
+            if name in LIST_INPUTS:
+                if not isinstance(value, list):
+                    continue  # the field check reports it
+                kind = LIST_INPUTS[name]
+                items = [self.local_input(kind, v, (*where, i)) for i, v in enumerate(value)]
                 ok = ok and None not in items
-                values[name] = [
-                    v if new is None else new for v, new in zip(value, items, strict=True)
-                ]
+                pairs = list(zip(value, items, strict=True))
+                values[name] = [v if new is None else new for v, new in pairs]
+                found = found or any(new is not None and new is not v for v, new in pairs)
             else:
                 resolved = self.local_input(name, value, where)
                 ok = ok and resolved is not None
                 values[name] = value if resolved is None else resolved
-            found = found or values[name] is not value
+                found = found or values[name] is not value
         return found if ok else None
 
     def local_input(self, name: str, value: Any, where: Path_) -> Any:

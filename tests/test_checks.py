@@ -63,8 +63,8 @@ def test_known_patterns_are_described_not_quoted() -> None:
         "'-x' is not a valid id "
         "(letters, digits, '.', '_' and '-', starting with a letter or digit)"
     )
-    ratio = {"pattern": "^[1-9][0-9]*:[1-9][0-9]*$"}
-    assert only_message(ratio, "16x9") == "'16x9' is not an aspect ratio like 16:9"
+    ratio = {"pattern": "^(adaptive|[1-9][0-9]*:[1-9][0-9]*)$"}
+    assert only_message(ratio, "16x9") == "'16x9' is not an aspect ratio like 16:9, or adaptive"
 
 
 def test_any_of_messages_for_seed_and_durations() -> None:
@@ -155,15 +155,25 @@ def test_field_problems_are_located_below_the_field() -> None:
         ((1,), '1 is not of type string; write it in quotes ("1") for text'),
         ((2,), "null is not of type string"),
     )
-    assert checks.field_problems("reference_images", ["a", "b", "c", 4]) == (
-        ((), "4 items given; at most 3 allowed"),
-        ((3,), '4 is not of type string; write it in quotes ("4") for text'),
+    assert checks.field_problems("reference_images", [*"abcdefghijklmnopqrstuvwxyzABCD", 4]) == (
+        ((), "31 items given; at most 30 allowed"),
+        ((30,), '4 is not of type string; write it in quotes ("4") for text'),
+    )
+    assert checks.field_problems("safety_identifier", "x" * 129) == (
+        ((), "129 characters given; at most 128 allowed"),
+    )
+    element = {"name": "cat", "element_input_urls": ["a", "b"], "colour": "red", "size": 1}
+    assert checks.field_problems("kling_elements", [element]) == (
+        ((0,), "unknown field colour, size"),
     )
 
 
-def test_aliases_are_the_documented_three() -> None:
+def test_aliases_are_the_documented_six() -> None:
     assert checks.ALIASES == {
         "referenceImages": "reference_images",
         "referenceImageType": "reference_image_type",
         "outputAudio": "output_audio",
+        "seconds": "duration",
+        "ratio": "aspect_ratio",
+        "generate_audio": "output_audio",
     }

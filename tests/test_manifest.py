@@ -13,7 +13,7 @@ from runner.diagnostics import Diagnostic
 from runner.errors import ManifestError
 from runner.job import OutputSettings, RunSettings
 from runner.manifest import Report, format_path, parse_duration
-from runner.models import ModelMatrix
+from runner.models import matrix_of
 
 JOBS = "jobs:\n  - id: a\n    prompt: A cat\n"
 MINIMAL = "version: 1\n" + JOBS
@@ -195,14 +195,14 @@ def test_structure_problems_stop_before_jobs_only_when_jobs_are_unusable(tmp_pat
     path = write(tmp_path, "version: 3\njobs:\n  - id: a\n    fps: 999\n")
     assert diagnostics(path) == [
         "m.yaml:1:10: error: version: 3 is not allowed; expected 1",
-        "m.yaml:3:5: error: jobs[0] (a): prompt is required (or prompt_file)",
+        "m.yaml:3:5: error: jobs[0] (a): prompt is required for text-to-video (or prompt_file)",
         "m.yaml:4:10: error: jobs[0].fps: 999 is greater than the maximum of 120",
     ]
 
 
 def test_a_given_model_matrix_is_used(tmp_path: Path) -> None:
     path = write(tmp_path, "version: 1\njobs:\n  - id: a\n    model: m1\n    prompt: p\n")
-    matrix = ModelMatrix(models={"m1": ("text-to-video",)}, source="test")
+    matrix = matrix_of({"m1": ("text-to-video",)}, "test")
     assert manifest.load(path, matrix=matrix).jobs[0].model == "m1"
     assert diagnostics(path)[0].startswith("m.yaml:4:12: error: jobs[0] (a): unknown model m1")
     assert manifest.load(path, allow_unknown_models=True).jobs[0].model == "m1"
@@ -210,7 +210,7 @@ def test_a_given_model_matrix_is_used(tmp_path: Path) -> None:
 
 def test_a_model_the_matrix_gives_other_operations(tmp_path: Path) -> None:
     path = write(tmp_path, "version: 1\njobs:\n  - id: a\n    model: m1\n    prompt: p\n")
-    matrix = ModelMatrix(models={"m1": ("image-to-video",)}, source="test")
+    matrix = matrix_of({"m1": ("image-to-video",)}, "test")
     assert diagnostics(path, matrix=matrix) == [
         "m.yaml:4:12: error: jobs[0] (a): model m1 does not support text-to-video "
         "(supports: image-to-video)"

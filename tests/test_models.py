@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,10 +11,11 @@ import anyio
 import httpx
 import pytest
 
-from runner import models
+from runner import models, refresh
 from runner.cli import Context, main
 from runner.errors import ApiStopped
-from runner.models import ModelMatrix, RefreshError
+from runner.models import ModelMatrix, matrix_of
+from runner.refresh import RefreshError
 from tests.netguard import no_network  # noqa: F401
 
 KEY = "sk-secret-test-key-1234"
@@ -27,7 +29,7 @@ def fetch(handler: Handler) -> ModelMatrix:
             base_url="https://api.example.test",
             headers={"Authorization": f"Bearer {KEY}"},
         ) as client:
-            return await models.fetch_live(client)
+            return await refresh.fetch_live(client)
 
     return anyio.run(go)
 
@@ -46,6 +48,10 @@ def routes(table: dict[str, Any]) -> Handler:
         return httpx.Response(200, json=answer)
 
     return handle
+
+
+def operations(matrix: ModelMatrix) -> dict[str, tuple[str, ...] | None]:
+    return {model: info.operations for model, info in matrix.models.items()}
 
 
 # --- fetch_live -----------------------------------------------------------------------
@@ -71,10 +77,10 @@ def test_documented_shape() -> None:
             }
         )
     )
-    assert matrix == ModelMatrix(
-        models={"new-video-1": ("text-to-video", "image-to-video")},
-        source="live list from https://api.example.test",
-    )
+    assert operations(matrix) == {"new-video-1": ("text-to-video", "image-to-video")}
+    assert matrix.source == "live list from https://api.example.test"
+    assert matrix.base_url == "https://api.example.test"
+    assert matrix.models["new-video-1"].limits == models.Limits(("5",), ("720p",))
 
 
 def test_odd_shapes_are_read_tolerantly() -> None:
@@ -107,20 +113,22 @@ def test_odd_shapes_are_read_tolerantly() -> None:
             }
         )
     )
-    assert dict(matrix.models) == {
+    assert operations(matrix) == {
         "sora-2": ("text-to-video",),
         "a": ("motion-control",),
         "b": ("text-to-video",),
         "c": ("video-to-video",),
+        "d": None,  # named only operations nobody knows: unknown, validation warns
         "e": ("audio-to-video",),
         # named no operation: keeps the built-in ones
-        "kling-v2.6-pro": models.builtin().models["kling-v2.6-pro"],
+        "kling-v2.6-pro": models.builtin().models["kling-v2.6-pro"].operations,
+        "mystery": None,  # a video model without a known operation is still learnt
     }
 
 
 def test_missing_detail_falls_back_to_the_builtin_operations() -> None:
     matrix = fetch(routes({"/v1/models": {"data": [{"id": "veo3.1-fast", "type": "video"}]}}))
-    assert dict(matrix.models) == {"veo3.1-fast": models.builtin().models["veo3.1-fast"]}
+    assert operations(matrix) == {"veo3.1-fast": models.builtin().models["veo3.1-fast"].operations}
 
 
 def test_model_ids_are_quoted_in_the_detail_path() -> None:
@@ -132,8 +140,8 @@ def test_model_ids_are_quoted_in_the_detail_path() -> None:
             return httpx.Response(200, json={"data": [{"id": "org/model v2", "type": "video"}]})
         return httpx.Response(200, json={"supported_operations": ["text-to-video"]})
 
-    assert dict(fetch(handle).models) == {"org/model v2": ("text-to-video",)}
-    assert seen == ["/v1/models", "/v1/models/org%2Fmodel%20v2"]
+    assert operations(fetch(handle)) == {"org/model v2": ("text-to-video",)}
+    assert seen == ["/v1/models?category=video", "/v1/models/org%2Fmodel%20v2"]
 
 
 def test_refused_key_stops_without_showing_the_key() -> None:
@@ -141,8 +149,8 @@ def test_refused_key_stops_without_showing_the_key() -> None:
     with pytest.raises(ApiStopped) as caught:
         fetch(routes({"/v1/models": answer}))
     assert str(caught.value) == (
-        "the API refused the key (HTTP 401 from GET /v1/models): Invalid API key: ***; "
-        "check LEMONDATA_API_KEY"
+        "the API refused the key (HTTP 401 from GET /v1/models?category=video): "
+        "Invalid API key: ***; check LEMONDATA_API_KEY"
     )
     assert caught.value.exit_code == 3
 
@@ -153,7 +161,10 @@ def test_forbidden_detail_falls_back_like_a_missing_one() -> None:
         "/v1/models/c": httpx.Response(403, json={"error": {"message": "model not allowed"}}),
         "/v1/models/sora-2": httpx.Response(403, json={"error": {"message": "not allowed"}}),
     }
-    assert dict(fetch(routes(table)).models) == {"sora-2": models.builtin().models["sora-2"]}
+    assert operations(fetch(routes(table))) == {
+        "c": None,
+        "sora-2": models.builtin().models["sora-2"].operations,
+    }
 
 
 def test_forbidden_list_stops() -> None:
@@ -161,7 +172,7 @@ def test_forbidden_list_stops() -> None:
     with pytest.raises(ApiStopped) as caught:
         fetch(routes({"/v1/models": answer}))
     assert str(caught.value) == (
-        "the API refused the key (HTTP 403 from GET /v1/models): access denied; "
+        "the API refused the key (HTTP 403 from GET /v1/models?category=video): access denied; "
         "check LEMONDATA_API_KEY"
     )
 
@@ -182,22 +193,31 @@ def test_refused_key_on_a_detail_stops() -> None:
     [
         (
             httpx.Response(500, json={"error": {"message": "upstream exploded", "type": "x"}}),
-            "GET /v1/models failed: HTTP 500: upstream exploded",
+            "GET /v1/models?category=video failed: HTTP 500: upstream exploded",
         ),
         (
             httpx.Response(502, text="<html>Bad Gateway</html>"),
-            "GET /v1/models failed: HTTP 502: <html>Bad Gateway</html>",
+            "GET /v1/models?category=video failed: HTTP 502: <html>Bad Gateway</html>",
         ),
-        (httpx.Response(503, json={"error": "down"}), "GET /v1/models failed: HTTP 503: down"),
-        (httpx.Response(500, text=""), "GET /v1/models failed: HTTP 500: Internal Server Error"),
-        (httpx.Response(200, text="not json"), "GET /v1/models: the answer is not JSON"),
+        (
+            httpx.Response(503, json={"error": "down"}),
+            "GET /v1/models?category=video failed: HTTP 503: down",
+        ),
+        (
+            httpx.Response(500, text=""),
+            "GET /v1/models?category=video failed: HTTP 500: Internal Server Error",
+        ),
+        (
+            httpx.Response(200, text="not json"),
+            "GET /v1/models?category=video: the answer is not JSON",
+        ),
         (
             httpx.Response(200, json={"object": "list"}),
             "GET /v1/models: the answer has no list of models",
         ),
         (
             httpx.Response(200, json={"data": [{"id": "gpt", "type": "chat"}]}),
-            "the live model list names no video model with a known operation",
+            "the live model list names no video model",
         ),
     ],
 )
@@ -215,7 +235,7 @@ def test_network_errors_become_refresh_errors() -> None:
     with pytest.raises(RefreshError) as caught:
         fetch(handle)
     assert str(caught.value) == (
-        "GET /v1/models failed: ConnectError: [Errno 111] Connection refused"
+        "GET /v1/models?category=video failed: ConnectError: [Errno 111] Connection refused"
     )
 
 
@@ -237,13 +257,15 @@ def test_rate_limits_are_waited_out(monkeypatch: pytest.MonkeyPatch) -> None:
         waits.append(seconds)
 
     monkeypatch.setattr(anyio, "sleep", no_sleep)
-    assert dict(fetch(handle).models) == {"c": ("text-to-video",)}
+    assert operations(fetch(handle)) == {"c": ("text-to-video",)}
     assert waits == [0.0, 1.0]
 
 
 def test_endless_rate_limiting_gives_up() -> None:
     answer = httpx.Response(429, headers={"Retry-After": "0"}, json={"error": {"message": "slow"}})
-    with pytest.raises(RefreshError, match=r"^GET /v1/models failed: HTTP 429: slow$"):
+    with pytest.raises(
+        RefreshError, match=r"^GET /v1/models\?category=video failed: HTTP 429: slow$"
+    ):
         fetch(routes({"/v1/models": answer}))
 
 
@@ -252,15 +274,16 @@ def test_endless_rate_limiting_gives_up() -> None:
 
 def test_write_cache_then_load_prefers_it(tmp_path: Path) -> None:
     cache = models.cache_path({"XDG_CACHE_HOME": str(tmp_path / "cache")})
-    matrix = ModelMatrix({"z-video": ("text-to-video",)}, "live list from https://x")
+    matrix = matrix_of({"z-video": ("text-to-video",)}, "live list from https://x")
     models.write_cache(cache, matrix)
     assert sorted(p.name for p in cache.parent.iterdir()) == ["models.json"]
     assert json.loads(cache.read_text()) == {
         "source": "live list from https://x",
+        "default_model": "veo3.1",
         "operations": list(models.OPERATIONS),
         "models": {"z-video": {"operations": ["text-to-video"]}},
     }
-    assert models.load(cache) == ModelMatrix({"z-video": ("text-to-video",)}, str(cache))
+    assert models.load(cache) == matrix_of({"z-video": ("text-to-video",)}, str(cache))
 
 
 def test_unreadable_cache_falls_back_to_builtin(tmp_path: Path) -> None:
@@ -283,21 +306,26 @@ def test_table_of_the_builtin_matrix(tmp_path: Path) -> None:
     code, out, err = run_cli("models", env={"XDG_CACHE_HOME": str(tmp_path)})
     assert (code, err) == (0, "")
     lines = out.splitlines()
+    count = len(models.builtin().models)
     assert lines[0] == (
-        "model                        text  image  ref  start-end  video  extend  audio  motion"
+        "model                           text  image  ref  start-end  video  extend  audio  motion"
     )
-    assert lines[1] == (
-        "grok-imagine-image-to-video   .      x     .       .        .      .       .      ."
-    )
-    assert lines[-2] == "36 models; source: built-in"
-    assert lines[-1].startswith("columns: text = text-to-video, image = image-to-video, ")
-    assert len(lines) == 1 + 36 + 3
+    assert (
+        "grok-imagine-image-to-video      .      x     .       .        .      .       .      ."
+    ) in lines
+    assert (
+        "happyhorse-1.0                   ?      ?     ?       ?        ?      ?       ?      ?"
+    ) in lines
+    assert lines[-3] == f"{count} models; source: built-in"
+    assert lines[-2].startswith("columns: text = text-to-video, image = image-to-video, ")
+    assert lines[-1] == "?: operations not documented; validation warns instead of refusing"
+    assert len(lines) == 1 + count + 4
 
 
 def test_render_table_exactly() -> None:
     from runner.commands.models import render_table
 
-    matrix = ModelMatrix({"m": ("text-to-video", "motion-control")}, "test")
+    matrix = matrix_of({"m": ("text-to-video", "motion-control")}, "test")
     assert render_table(matrix) == (
         "model  text  image  ref  start-end  video  extend  audio  motion\n"
         "m       x      .     .       .        .      .       .      x\n"
@@ -320,11 +348,14 @@ def test_refresh_from_the_sandbox_writes_the_cache(tmp_path: Path) -> None:
     code, out, err = run_cli("models", "--refresh", "--sandbox", "--json", env=env)
     cache = tmp_path / "vidbatch" / "models.json"
     assert code == 0
-    assert err == f"cached 36 models from the live list in {cache}\n"
+    count = len(models.builtin().models)
+    assert err == f"cached {count} models from http://api.sandbox.invalid in {cache}\n"
     shown = json.loads(out)
     assert shown["source"] == str(cache)
-    assert shown["models"] == models.to_json(models.builtin())["models"]
-    assert models.load(cache).models == models.builtin().models
+    assert shown["base_url"] == "http://api.sandbox.invalid"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", shown["refreshed_at"])
+    # the sandbox serves the built-in catalog: the same models and operations
+    assert operations(models.load(cache)) == operations(models.builtin())
 
 
 def test_refresh_over_http_sends_the_key_and_never_prints_it(tmp_path: Path) -> None:
@@ -334,12 +365,15 @@ def test_refresh_over_http_sends_the_key_and_never_prints_it(tmp_path: Path) -> 
         env = {"XDG_CACHE_HOME": str(tmp_path), "LEMONDATA_API_KEY": KEY}
         code, out, err = run_cli("models", "--refresh", "--base-url", base, env=env)
         assert (code, KEY in out + err) == (0, False)
-        assert err == f"cached 36 models from the live list in {tmp_path}/vidbatch/models.json\n"
+        cache = tmp_path / "vidbatch" / "models.json"
+        assert err == f"cached {len(models.builtin().models)} models from {base} in {cache}\n"
         env["LEMONDATA_API_KEY"] = "sk-wrong-key-5678"
         env["LEMONDATA_BASE_URL"] = base
         code, out, err = run_cli("models", "--refresh", env=env)
     assert (code, out) == (3, "")
-    assert err.startswith("vidbatch: error: the API refused the key (HTTP 401 from GET /v1/models)")
+    assert err.startswith(
+        "vidbatch: error: the API refused the key (HTTP 401 from GET /v1/models?category=video)"
+    )
     assert "sk-wrong-key-5678" not in err
 
 

@@ -13,7 +13,7 @@ from runner import manifest, outputs
 from runner.errors import ManifestError
 from runner.job import Job, LocalFile, Manifest, OutputSettings, RunSettings, fingerprint
 from runner.jobspec import derived_seed, key_value
-from runner.models import ModelMatrix
+from runner.models import matrix_of
 from runner.operations import ModelCheck, infer_operation, missing_inputs
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 16
@@ -41,7 +41,7 @@ def test_a_plain_job_is_sent_with_its_operation_model_and_seed_written_out(
     assert job.line == 3
     assert dict(job.request) == {
         "prompt": "A cat",
-        "model": "sora-2",
+        "model": "veo3.1",  # the newest reference's default, written out
         "operation": "text-to-video",
         "seed": derived_seed("j"),
     }
@@ -268,9 +268,14 @@ def test_an_explicit_operation_is_kept(tmp_path: Path) -> None:
         (
             "reference-to-video",
             {"reference_images": []},
-            "reference-to-video needs reference_images",
+            "reference-to-video needs reference_images, image_urls, material_asset_id, "
+            "material_asset_ids or video_urls",
         ),
-        ("audio-to-video", {"audio_url": ""}, "audio-to-video needs audio_url"),
+        ("reference-to-video", {"image_urls": ["i"]}, None),
+        ("reference-to-video", {"material_asset_id": "asset-1"}, None),
+        ("reference-to-video", {"material_asset_ids": ["asset-1"]}, None),
+        ("audio-to-video", {"audio_url": ""}, "audio-to-video needs audio_url or audio_urls"),
+        ("video-to-video", {"task_id": "t"}, None),
         ("video-to-video", {"video_url": "v"}, None),
     ],
 )
@@ -440,7 +445,7 @@ def test_key_value(value: Any, spelled: str) -> None:
 
 
 def test_model_check() -> None:
-    matrix = ModelMatrix(models={"m1": ("text-to-video", "image-to-video")}, source="t")
+    matrix = matrix_of({"m1": ("text-to-video", "image-to-video")}, "t")
     strict, lenient = ModelCheck(matrix, False), ModelCheck(matrix, True)
     assert strict.problem("m1", "text-to-video") is None
     assert strict.problem("m1", "motion-control") == (
@@ -487,7 +492,7 @@ def test_output_clashes(tmp_path: Path) -> None:
         "a and b would both write 1.mp4; use ${job} in the name"
     )
     assert outputs.clash("${model}.mp4", jobs) == (
-        "a and b would both write sora-2.mp4, and 2 more clashes; use ${job} in the name"
+        "a and b would both write veo3.1.mp4, and 2 more clashes; use ${job} in the name"
     )
     assert outputs.clash("${nope}.mp4", jobs) is None  # reported as an unknown name instead
 

@@ -258,7 +258,7 @@ def test_help(command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     ("name", "title"),
     [
         ("manifest", "vidbatch manifest (version 1)"),
-        ("request", "LemonData video generation request (POST /v1/videos/generations)"),
+        ("request", "Video generation request (POST /v1/videos/generations), LemonData / TokenLab"),
     ],
 )
 def test_schema_prints_the_shipped_schema(name: str, title: str, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import httpx
 
-from runner import models
+from runner import models, refresh
 from runner.cli import Context
 from runner.commands import batch
 from runner.errors import UsageError, WriteError
@@ -55,7 +55,8 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
             models.write_cache(cache, matrix)
         except OSError as err:
             raise WriteError(f"cannot write the model cache {cache}: {err.strerror}") from None
-        print(f"cached {len(matrix.models)} models from the live list in {cache}", file=ctx.stderr)
+        count = len(matrix.models)
+        print(f"cached {count} models from {matrix.base_url} in {cache}", file=ctx.stderr)
     elif ns.sandbox or ns.base_url:
         raise UsageError("--base-url and --sandbox apply only with --refresh")
     matrix = models.load(cache)
@@ -67,21 +68,37 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
 
 
 def render_table(matrix: models.ModelMatrix) -> str:
-    """The matrix as a text table, one model a line, an ``x`` per supported operation."""
+    """The catalog as a text table, one model a line: ``x`` per supported operation,
+    ``?`` where no source documents the model's operations; then its lifecycle."""
     width = max([len("model"), *(len(m) for m in matrix.models)])
     lines = ["  ".join(["model".ljust(width), *(name for name, _ in COLUMNS)])]
-    for model, ops in sorted(matrix.models.items()):
-        cells = [("x" if op in ops else ".").center(len(name)) for name, op in COLUMNS]
-        lines.append("  ".join([model.ljust(width), *cells]).rstrip())
+    for model, info in sorted(matrix.models.items()):
+        cells = [_cell(info.operations, op).center(len(name)) for name, op in COLUMNS]
+        lines.append("  ".join([model.ljust(width), *cells, _lifecycle(info)]).rstrip())
     count = len(matrix.models)
-    lines += ["", f"{count} model{'s' if count != 1 else ''}; source: {matrix.source}"]
+    made = f" at {matrix.refreshed_at}" if matrix.refreshed_at else ""
+    lines += ["", f"{count} model{'s' if count != 1 else ''}; source: {matrix.source}{made}"]
     lines.append("columns: " + ", ".join(f"{name} = {op}" for name, op in COLUMNS))
+    if any(info.operations is None for info in matrix.models.values()):
+        lines.append("?: operations not documented; validation warns instead of refusing")
     return "\n".join(lines) + "\n"
+
+
+def _cell(operations: tuple[str, ...] | None, operation: str) -> str:
+    if operations is None:
+        return "?"
+    return "x" if operation in operations else "."
+
+
+def _lifecycle(info: models.ModelInfo) -> str:
+    if info.stage in (None, "active"):
+        return ""
+    return f"{info.stage}, use {info.replacement}" if info.replacement else str(info.stage)
 
 
 async def _fetch(ns: argparse.Namespace, ctx: Context) -> models.ModelMatrix:
     async with _client(ns, ctx) as client:
-        return await models.fetch_live(client)
+        return await refresh.fetch_live(client)
 
 
 def _client(ns: argparse.Namespace, ctx: Context) -> httpx.AsyncClient:

@@ -63,9 +63,11 @@ def model_list(matrix: ModelMatrix) -> dict[str, object]:
 def model_detail(matrix: ModelMatrix, model: str) -> dict[str, object]:
     """The body of ``GET /v1/models/{model}`` (``model`` must be in the matrix)."""
     found = profile(model)
+    operations = matrix.models[model].operations
+    listed = {} if operations is None else {"supported_operations": list(operations)}
     return {
         **_summary(model),
-        "supported_operations": list(matrix.models[model]),
+        **listed,
         "resolutions": list(found.resolutions),
         "durations": list(found.durations),
         "aspect_ratios": list(found.aspect_ratios),
