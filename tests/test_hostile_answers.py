@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from runner import journal
 from tests.factory import validate_lockfile
 from tests.hostile import HostileServer, Reply, hostile_server  # noqa: F401
 from tests.netguard import no_network  # noqa: F401
@@ -112,9 +113,12 @@ def no_traceback(cli: Cli) -> None:
 
 
 def test_the_key_never_leaks_into_anything_stored_or_printed(
-    tmp_path: Path, cli: Cli, hostile: HostileServer
+    tmp_path: Path, cli: Cli, hostile: HostileServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bearer = f"Bearer {KEY}"
+    journal_lines: list[bytes] = []  # the journal is folded into the lockfile at the end
+    encode = journal.encode
+    monkeypatch.setattr(journal, "encode", lambda r: journal_lines.append(encode(r)) or encode(r))
     ByPrompt(
         hostile,
         {
@@ -174,6 +178,8 @@ def test_the_key_never_leaks_into_anything_stored_or_printed(
     shown += [cli.out, cli.err]
     files = ["shots.lock.json", "junit.xml", "s.md", "step.md", "report.html"]
     shown += [(tmp_path / name).read_text() for name in files]
+    assert len(journal_lines) > 8
+    shown.append(b"".join(journal_lines).decode())
     leaks = [text for text in shown if KEY in text]
     assert leaks == []
     jobs = lock(tmp_path)["jobs"]
