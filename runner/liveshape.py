@@ -30,6 +30,12 @@ _OPERATION_KEYS = ("supported_operations", "operations")
 _SUMMARIES = ("request_format_summary", "request_format_details")
 
 
+def _model_id(value: str | None) -> str | None:
+    """A model id is printed and cached: a short string without control characters."""
+    ok = value is not None and 0 < len(value) <= 200 and value.isprintable()
+    return value if ok else None
+
+
 def items_of(listing: Any) -> list[Any] | None:
     """The entries of a model list (``{"data": [...]}`` or a bare list); None if none."""
     items = listing.get("data") if isinstance(listing, dict) else listing
@@ -39,12 +45,11 @@ def items_of(listing: Any) -> list[Any] | None:
 def identify(item: Any) -> tuple[str | None, bool | None]:
     """An entry's id, and whether it says it is a video model (None: it does not say)."""
     if isinstance(item, str):
-        return item, None
+        return _model_id(item), None
     if not isinstance(item, dict):
         return None, None
-    model_id = next(
-        (item[k] for k in ("id", "model", "name") if isinstance(item.get(k), str)), None
-    )
+    found = next((item[k] for k in ("id", "model", "name") if isinstance(item.get(k), str)), None)
+    model_id = _model_id(found)
     hints = [_words(h[k]) for h in (item, extension(item)) for k in _TYPE_KEYS if k in h]
     if not hints:
         return model_id, None

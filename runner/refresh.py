@@ -14,7 +14,7 @@ from urllib.parse import quote
 import anyio
 import httpx
 
-from runner import liveshape
+from runner import apitext, liveshape
 from runner.errors import EXIT_FAILED, ApiStopped, VidbatchError
 from runner.models import ModelInfo, ModelMatrix, builtin
 
@@ -132,10 +132,10 @@ async def _get_json(client: httpx.AsyncClient, path: str, *, missing_ok: bool = 
                 f"GET {path} failed: HTTP {response.status_code}: {_api_message(response)}", client
             )
         )
-    try:
-        return response.json()
-    except ValueError:
-        raise RefreshError(f"GET {path}: the answer is not JSON") from None
+    body = apitext.parse(response.content, _key(client))  # the key redacted from it all
+    if body is None:
+        raise RefreshError(f"GET {path}: the answer is not JSON")
+    return body
 
 
 def _retry_after(response: httpx.Response) -> float:
@@ -147,20 +147,23 @@ def _retry_after(response: httpx.Response) -> float:
 
 
 def _api_message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
+    body = apitext.parse(response.content, "")  # the whole message is redacted after
+    if body is None:
         return " ".join(response.text.split())[:200] or response.reason_phrase
     error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict) and error.get("message"):
-        return str(error["message"])
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return apitext.text(error["message"], 500) or ""
     if isinstance(error, str) and error:
-        return error
+        return apitext.text(error, 500) or ""
     return response.reason_phrase
 
 
 def _redact(message: str, client: httpx.AsyncClient) -> str:
-    """``message`` without the client's key, whatever echoed it."""
-    auth = client.headers.get("authorization", "")
-    key = auth.split(" ", 1)[-1].strip()
-    return message.replace(key, "***") if len(key) >= 4 else message
+    """``message`` without the client's key, whatever echoed it, and without control
+    characters (it is printed)."""
+    key = _key(client)
+    return apitext.printable(message.replace(key, "***") if len(key) >= 4 else message)
+
+
+def _key(client: httpx.AsyncClient) -> str:
+    return str(client.headers.get("authorization", "")).split(" ", 1)[-1].strip()

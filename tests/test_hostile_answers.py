@@ -466,3 +466,29 @@ def test_a_long_retry_after_is_reported_and_the_timeout_holds(
 
 def api_error_body() -> dict[str, Any]:
     return {"error": {"message": "busy", "type": "server_error", "code": "busy"}}
+
+
+def test_the_live_model_list_neither_leaks_the_key_nor_reaches_the_terminal_raw(
+    tmp_path: Path, cli: Cli, hostile: HostileServer
+) -> None:
+    listing = {
+        "data": [
+            {"id": "kling-v2.6-pro", "type": "video", "owned_by": "\x1b[31mvendor\x1b[0m"},
+            {"id": "evil\x1b[2J\x1b]0;pwned\x07", "type": "video"},
+            {"id": f"model-{KEY}", "type": "video"},
+        ]
+    }
+    hostile.script("GET", "/v1/models", Reply(json=listing))
+    detail = Reply(body='{"supported_operations": ["text-to-video"], "price": NaN}')
+    hostile.script("GET", "/v1/models/", detail, detail, detail)
+    cli.environ["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    assert cli("models", "--refresh", "--base-url", hostile.url) == 0, cli.err
+    cached = (tmp_path / "cache" / "vidbatch" / "models.json").read_text()
+    assert KEY not in cli.out + cli.err + cached
+    assert "\x1b" not in cli.out + cli.err + cached
+    assert "model-[redacted]" in cli.out and "evil" not in cli.out
+
+    refused = {"error": {"message": f"\x1b[31mkey {KEY} refused\x1b[0m"}}
+    hostile.script("GET", "/v1/models", Reply(401, json=refused))
+    assert cli("models", "--refresh", "--base-url", hostile.url) == 3
+    assert KEY not in cli.err and "\x1b" not in cli.err and "refused" in cli.err
