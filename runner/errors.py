@@ -42,7 +42,8 @@ class ManifestError(VidbatchError):
 
     def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
         self.diagnostics = list(diagnostics)
-        super().__init__(f"{len(self.diagnostics)} error(s) in manifest")
+        errors = sum(1 for d in self.diagnostics if d.is_error)
+        super().__init__(f"{errors} error(s) in manifest")
 
 
 class LockError(VidbatchError):

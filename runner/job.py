@@ -15,9 +15,12 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from runner import files
+
+if TYPE_CHECKING:
+    from runner.diagnostics import Diagnostic
 
 SeedMode = Literal["fixed", "derived", "random"]
 
@@ -145,6 +148,7 @@ class Manifest:
     jobs: tuple[Job, ...]
     vars: Mapping[str, Any] = field(default_factory=dict)
     allow_unknown_models: bool = False
+    warnings: tuple[Diagnostic, ...] = ()  # what the model catalog doubts, located
 
     @property
     def folder(self) -> Path:

@@ -37,16 +37,26 @@ def load(
     display: str | None = None,
     matrix: ModelMatrix | None = None,
     allow_unknown_models: bool = False,
+    strict: bool = False,
 ) -> Manifest:
-    """Read, check and resolve the manifest at ``path``; raise ManifestError."""
+    """Read, check and resolve the manifest at ``path``; raise ManifestError.
+
+    Warnings (what the model catalog doubts) are kept on the Manifest; with
+    ``strict`` (or ``strict: true`` in the manifest) they are errors.
+    """
     name = display or str(path)
     text = _read(path, name)
     with yamlfile.collector_paused():  # nothing built here is garbage before the end
-        return _resolved(path, name, text, matrix or builtin(), allow_unknown_models)
+        return _resolved(path, name, text, matrix or builtin(), allow_unknown_models, strict)
 
 
 def _resolved(
-    path: Path, name: str, text: str, matrix: ModelMatrix, allow_unknown_models: bool
+    path: Path,
+    name: str,
+    text: str,
+    matrix: ModelMatrix,
+    allow_unknown_models: bool,
+    strict: bool,
 ) -> Manifest:
     from runner.resolve import Expander  # resolve imports Report from here
 
@@ -67,6 +77,9 @@ def _resolved(
     expander = Expander(report, folder, data, matrix, allow, output)
     jobs = expander.expand()
     settings = _run_settings(data.get("run"), report)
+    if strict or data.get("strict") is True:
+        report.problems |= {w.as_error() for w in report.warnings}
+        report.warnings = set()
     if report.problems:
         raise ManifestError(report.sorted())
     return Manifest(
@@ -77,6 +90,7 @@ def _resolved(
         jobs=tuple(jobs),
         vars=expander.vars,
         allow_unknown_models=allow,
+        warnings=tuple(sorted(report.warnings, key=_position)),
     )
 
 
@@ -87,6 +101,7 @@ class Report:
         self.file = file
         self.root = root
         self.problems: set[Diagnostic] = set()
+        self.warnings: set[Diagnostic] = set()
 
     def add(
         self, path: Path_, message: str, *, at_key: bool = False, label: str | None = None
@@ -99,10 +114,16 @@ class Report:
         prefix = label or format_path(path)
         self.add_at(node, f"{prefix}: {message}" if prefix else message)
 
-    def add_at(self, node: Node | None, message: str) -> None:
+    def warn(self, path: Path_, message: str, *, label: str | None = None) -> None:
+        """A warning at ``path``: reported, but no error unless the run is strict."""
+        prefix = label or format_path(path)
+        self.add_at(self.node(path), f"{prefix}: {message}", severity="warning")
+
+    def add_at(self, node: Node | None, message: str, severity: str = "error") -> None:
         line, col = yamlfile.position(node) if node is not None else (1, 1)
         one_line = _CONTROL.sub(lambda m: repr(m.group())[1:-1], message)
-        self.problems.add(Diagnostic(self.file, line, col, one_line))
+        found = Diagnostic(self.file, line, col, one_line, severity)
+        (self.problems if severity == "error" else self.warnings).add(found)
 
     def node(self, path: Path_, *, at_key: bool = False) -> Node | None:
         """The deepest node along ``path`` (the key node itself with ``at_key``)."""
@@ -119,7 +140,12 @@ class Report:
         return node
 
     def sorted(self) -> list[Diagnostic]:
-        return sorted(self.problems, key=lambda d: (d.line, d.col, d.message))
+        """Errors and warnings, in the order of the file."""
+        return sorted(self.problems | self.warnings, key=_position)
+
+
+def _position(diagnostic: Diagnostic) -> tuple[int, int, str, str]:
+    return (diagnostic.line, diagnostic.col, diagnostic.message, diagnostic.severity)
 
 
 def format_path(path: Path_) -> str:

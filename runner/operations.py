@@ -5,9 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from runner import checks
-from runner.models import ModelMatrix
-
 # Each operation needs every group; a group is satisfied by any one of its fields.
 # The newest reference: reference-to-video takes reference_images, image_urls or
 # material ids (or reference videos); video-to-video a video_url or, on some
@@ -99,35 +96,3 @@ def _shown(name: str, value: Any) -> str:
 def _either(names: tuple[str, ...]) -> str:
     """``a``, ``a or b``, ``a, b or c``."""
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
-
-
-class ModelCheck:
-    """Whether a model may run an operation, by the model matrix; each pair judged once."""
-
-    def __init__(self, matrix: ModelMatrix, allow_unknown: bool) -> None:
-        self.matrix = matrix
-        self.allow_unknown = allow_unknown
-        self._judged: dict[tuple[str, str], str | None] = {}
-
-    def problem(self, model: str, operation: str) -> str | None:
-        """The message for ``model`` running ``operation``; None when it may."""
-        key = (model, operation)
-        if key not in self._judged:
-            self._judged[key] = self._judge(model, operation)
-        return self._judged[key]
-
-    def _judge(self, model: str, operation: str) -> str | None:
-        if model not in self.matrix:
-            if self.allow_unknown:
-                return None
-            hint = checks.suggest(model, self.matrix.models)
-            tail = f"; did you mean {hint}?" if hint else ""
-            return (
-                f"unknown model {checks.clip(model)}{tail} (allow_unknown_models: true or "
-                "--allow-unknown-models accepts it; "
-                "`vidbatch models --refresh` reads the live list)"
-            )
-        if not self.matrix.supports(model, operation):
-            supported = ", ".join(self.matrix.models[model].operations or ())
-            return f"model {model} does not support {operation} (supports: {supported})"
-        return None

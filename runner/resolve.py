@@ -22,14 +22,9 @@ from runner.inputs import INPUT_FIELDS, InputProblem, LocalInputs, is_remote
 from runner.job import Job, OutputSettings, SeedMode, canonical_json, identity
 from runner.jobspec import JobSpec, derived_seed
 from runner.manifest import Path_, Report
+from runner.modelcheck import Finding, ModelCheck
 from runner.models import OPERATIONS, ModelMatrix
-from runner.operations import (
-    PROMPT_REQUIRED,
-    ModelCheck,
-    conflicts,
-    infer_operation,
-    missing_inputs,
-)
+from runner.operations import PROMPT_REQUIRED, conflicts, infer_operation, missing_inputs
 
 MAX_JOBS = 1_000_000
 DEFAULT_MODEL = models.DEFAULT_MODEL  # the newest reference's default; written out
@@ -299,27 +294,37 @@ class Expander:
         return Job(key, spec.job_id, spec.index, request, mode, f"sha256:{digest}", spec.line)
 
     def complete(self, spec: JobSpec, values: dict[str, Any], sources: dict[str, int]) -> bool:
-        """Report missing inputs, a missing prompt and an unfit model; whether all is well."""
+        """Report missing inputs, a missing prompt, what the catalog says; whether all is well."""
         operation, model = values["operation"], values["model"]
         missing = missing_inputs(values, operation)
         problems = [missing] if missing else []
         problems += conflicts(values)
         if not values.get("prompt") and operation in PROMPT_REQUIRED:
             problems.append(f"prompt is required for {operation} (or prompt_file)")
-        model_problem = None
+        findings: tuple[Finding, ...] = ()
         if isinstance(model, str) and model and operation in OPERATIONS:
-            model_problem = self.models.problem(model, operation)
-        if not problems and not model_problem:
+            findings = self.models.findings(model, operation, values)
+        if not problems and not findings:
             return True
         label = f"jobs[{spec.index}] ({spec.job_id})" if spec.job_id else f"jobs[{spec.index}]"
         for problem in problems:
             self.report.add(spec.path, problem, label=label)
-        if model_problem:
-            where = spec.path  # the job, when its model is the default or from defaults
-            if "model" in sources or spec.paths.get("model", ())[:2] == spec.path:
-                where = spec.where("model", sources.get("model", -1))
-            self.report.add(where, model_problem, label=label)
-        return not problems and not model_problem
+        refused = False
+        for finding in findings:
+            where = self.finding_place(spec, finding.field, sources)
+            if finding.warning:
+                self.report.warn(where, finding.message, label=label)
+            else:
+                self.report.add(where, finding.message, label=label)
+                refused = True
+        return not problems and not refused
+
+    def finding_place(self, spec: JobSpec, name: str | None, sources: dict[str, int]) -> Path_:
+        """Where a finding about field ``name`` points: its value when the job gives it."""
+        # The job itself when the value is the default, or comes from defaults.
+        if name is not None and (name in sources or spec.paths.get(name, ())[:2] == spec.path):
+            return spec.where(name, sources.get(name, -1))
+        return spec.path
 
     def local_inputs(
         self, spec: JobSpec, values: dict[str, Any], sources: dict[str, int]

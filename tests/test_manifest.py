@@ -211,10 +211,12 @@ def test_a_given_model_matrix_is_used(tmp_path: Path) -> None:
 def test_a_model_the_matrix_gives_other_operations(tmp_path: Path) -> None:
     path = write(tmp_path, "version: 1\njobs:\n  - id: a\n    model: m1\n    prompt: p\n")
     matrix = matrix_of({"m1": ("image-to-video",)}, "test")
-    assert diagnostics(path, matrix=matrix) == [
-        "m.yaml:4:12: error: jobs[0] (a): model m1 does not support text-to-video "
-        "(supports: image-to-video)"
-    ]
+    [warning] = manifest.load(path, display="m.yaml", matrix=matrix).warnings
+    assert str(warning) == (
+        "m.yaml:4:12: warning: jobs[0] (a): model m1 does not list text-to-video "
+        "(it lists: image-to-video); `vidbatch models --refresh` reads the live catalog"
+    )
+    assert diagnostics(path, matrix=matrix, strict=True) == [str(warning.as_error())]
 
 
 def test_the_error_counts_its_diagnostics(tmp_path: Path) -> None:

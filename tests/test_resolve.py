@@ -13,8 +13,7 @@ from runner import manifest, outputs
 from runner.errors import ManifestError
 from runner.job import Job, LocalFile, Manifest, OutputSettings, RunSettings, fingerprint
 from runner.jobspec import derived_seed, key_value
-from runner.models import matrix_of
-from runner.operations import ModelCheck, infer_operation, missing_inputs
+from runner.operations import infer_operation, missing_inputs
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 16
 
@@ -442,21 +441,6 @@ def test_equal_but_differently_typed_values_render_differently(tmp_path: Path) -
 )
 def test_key_value(value: Any, spelled: str) -> None:
     assert key_value(value) == spelled
-
-
-def test_model_check() -> None:
-    matrix = matrix_of({"m1": ("text-to-video", "image-to-video")}, "t")
-    strict, lenient = ModelCheck(matrix, False), ModelCheck(matrix, True)
-    assert strict.problem("m1", "text-to-video") is None
-    assert strict.problem("m1", "motion-control") == (
-        "model m1 does not support motion-control (supports: text-to-video, image-to-video)"
-    )
-    assert strict.problem("m2", "text-to-video") == (
-        "unknown model m2 (allow_unknown_models: true or "
-        "--allow-unknown-models accepts it; `vidbatch models --refresh` reads the live list)"
-    )
-    assert lenient.problem("m2", "text-to-video") is None
-    assert lenient.problem("m1", "motion-control") is not None
 
 
 @pytest.mark.parametrize(

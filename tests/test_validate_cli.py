@@ -68,7 +68,8 @@ def test_bad_manifest_gives_exactly_its_diagnostics(
     outcome = run(["validate", given], tmp_path)
     assert outcome.code == 2
     assert outcome.out == ""
-    assert outcome.err_lines == [*expected, SUMMARY.format(count=len(expected))]
+    errors = sum(1 for line in expected if ": error: " in line)  # warnings are shown too
+    assert outcome.err_lines == [*expected, SUMMARY.format(count=errors)]
 
 
 def test_a_manifest_over_32_mib_is_refused_before_parsing(tmp_path: Path) -> None:

@@ -17,14 +17,26 @@ def add_manifest_args(parser: argparse.ArgumentParser) -> None:
     """The manifests, and --allow-unknown-models, which every command reading them takes."""
     parser.add_argument("manifests", nargs="+", metavar="MANIFEST", help="manifest YAML file(s)")
     parser.add_argument(
-        "--allow-unknown-models", action="store_true", help="accept models missing from the matrix"
+        "--allow-unknown-models", action="store_true", help="accept models missing from the catalog"
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="treat warnings (what the model catalog doubts) as errors",
     )
 
 
 def load_manifests(
-    paths: Sequence[str], ctx: Context, *, allow_unknown_models: bool = False
+    paths: Sequence[str],
+    ctx: Context,
+    *,
+    allow_unknown_models: bool = False,
+    strict: bool = False,
 ) -> list[Manifest]:
-    """Every manifest, validated; one ManifestError carrying all problems of all of them."""
+    """Every manifest, validated; one ManifestError carrying all problems of all of them.
+
+    The warnings of the manifests that load are printed to stderr.
+    """
     matrix = models.load(models.cache_path(ctx.environ))
     loaded: list[Manifest] = []
     problems: list[Diagnostic] = []
@@ -36,10 +48,13 @@ def load_manifests(
                     display=name,
                     matrix=matrix,
                     allow_unknown_models=allow_unknown_models,
+                    strict=strict,
                 )
             )
         except ManifestError as err:
             problems.extend(err.diagnostics)
     if problems:
-        raise ManifestError(problems)
+        raise ManifestError([*problems, *(w for m in loaded for w in m.warnings)])
+    for warning in (w for m in loaded for w in m.warnings):
+        print(warning, file=ctx.stderr)
     return loaded

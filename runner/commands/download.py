@@ -35,7 +35,9 @@ def register(sub: Any) -> None:
 
 
 def main(ns: argparse.Namespace, ctx: Context) -> int:
-    manifests = load_manifests(ns.manifests, ctx, allow_unknown_models=ns.allow_unknown_models)
+    manifests = load_manifests(
+        ns.manifests, ctx, allow_unknown_models=ns.allow_unknown_models, strict=ns.strict
+    )
     lockfile = batch.lockfile_option(ns)
     api = batch.api_settings(ns, ctx.environ, need_key=False)
     targets = open_targets(manifests, PlanOptions(only=tuple(ns.only)), Overrides(), lockfile)

@@ -47,7 +47,9 @@ def register(sub: Any) -> None:
 
 
 def main(ns: argparse.Namespace, ctx: Context) -> int:
-    manifests = load_manifests(ns.manifests, ctx, allow_unknown_models=ns.allow_unknown_models)
+    manifests = load_manifests(
+        ns.manifests, ctx, allow_unknown_models=ns.allow_unknown_models, strict=ns.strict
+    )
     lock_option = batch.lockfile_option(ns)
     options = PlanOptions(
         only=tuple(ns.only),

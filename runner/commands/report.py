@@ -40,7 +40,9 @@ def register(sub: Any) -> None:
 def main(ns: argparse.Namespace, ctx: Context) -> int:
     if ns.lockfile and len(ns.manifests) > 1:
         raise UsageError("--lockfile names the lockfile of one manifest; give only one")
-    manifests = load_manifests(ns.manifests, ctx, allow_unknown_models=ns.allow_unknown_models)
+    manifests = load_manifests(
+        ns.manifests, ctx, allow_unknown_models=ns.allow_unknown_models, strict=ns.strict
+    )
     views = [
         load_view(
             loaded.display,

@@ -21,7 +21,10 @@ def register(sub: Any) -> None:
 
 
 def main(ns: argparse.Namespace, ctx: Context) -> int:
-    for loaded in load_manifests(ns.manifests, ctx, allow_unknown_models=ns.allow_unknown_models):
+    manifests = load_manifests(
+        ns.manifests, ctx, allow_unknown_models=ns.allow_unknown_models, strict=ns.strict
+    )
+    for loaded in manifests:
         count = len(loaded.jobs)
         print(f"{loaded.display}: ok ({count} job{'s' if count != 1 else ''})", file=ctx.stdout)
     return 0

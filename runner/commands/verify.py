@@ -30,7 +30,9 @@ def register(sub: Any) -> None:
 def main(ns: argparse.Namespace, ctx: Context) -> int:
     from runner.plan import selected
 
-    manifests = load_manifests(ns.manifests, ctx, allow_unknown_models=ns.allow_unknown_models)
+    manifests = load_manifests(
+        ns.manifests, ctx, allow_unknown_models=ns.allow_unknown_models, strict=ns.strict
+    )
     lock_option = batch.lockfile_option(ns)
     problems = checked = 0
     for manifest in manifests:
