@@ -15,6 +15,7 @@ journal before the engine acts on it.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +97,7 @@ class Engine:
         self.peak_in_flight = 0
         self._in_flight = 0
         self._starts: dict[str, Starts] = {}  # by model: how long its tasks queue
+        self._targets: list[Target] = []
 
     def interrupt(self) -> None:
         """The first Ctrl-C: stop submitting, stop waiting; sent creates still finish."""
@@ -111,6 +113,7 @@ class Engine:
         for target in targets:  # entries repaired as the lockfile loaded
             for message in target.store.problems:
                 self._reporter.emit(Event("warning", target.name, data={"message": message}))
+        self._targets = targets
         with anyio.CancelScope() as scope:
             self._scope = scope
             if self._stop.interrupted:
@@ -161,7 +164,17 @@ class Engine:
             stop=self._stop,
             emit=self._reporter.emit,
             starts=self._starts.setdefault(item.job.model, Starts()),
+            holder=functools.partial(self._holder, target.store, item.key),
         )
+
+    def _holder(self, store: LockStore, key: str, task_id: str) -> str | None:
+        """The other job of the run (of any of its lockfiles) that holds ``task_id``."""
+        for target in self._targets:
+            found = target.store.holder(task_id)
+            if found is None or (target.store is store and found == key):
+                continue
+            return found if target.store is store else f"{found} of {target.name}"
+        return None
 
     async def _drive(self, work: JobWork, resume: bool) -> None:
         self._in_flight += 1

@@ -87,6 +87,8 @@ class JobWork:
     stop: Stop
     emit: Callable[[Event], None]
     starts: Starts | None = None  # the run's queue times for this model
+    # Which other job of the run holds a task id (by default: of this lockfile).
+    holder: Callable[[str], str | None] | None = None
     _started: float | None = None
 
     @property
@@ -294,8 +296,8 @@ class JobWork:
         --resubmit-uncertain), with the id the API gave kept in its error, and
         the other job's entry is left as it was.
         """
-        holder = self.store.holder(created.task_id)
-        if holder is not None and holder != self.key:
+        holder = self._holder(created.task_id)
+        if holder is not None:
             message = (
                 f"the API answered the create with task id {created.task_id}, which job "
                 f"{holder} already holds; the create may have been billed. Check the task "
@@ -329,6 +331,12 @@ class JobWork:
                 await self.store.drop([self.key])
             else:
                 await self.store.put(self.key, previous)
+
+    def _holder(self, task_id: str) -> str | None:
+        if self.holder is not None:
+            return self.holder(task_id)
+        found = self.store.holder(task_id)
+        return found if found != self.key else None
 
     def _warn(self, message: str) -> None:
         self._emit("warning", message=message)

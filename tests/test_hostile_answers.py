@@ -383,6 +383,23 @@ def test_a_create_answer_naming_a_task_another_job_holds_loses_neither(
     assert "job0" in jobs["job1"]["error"]["message"]
 
 
+def test_a_task_id_another_manifest_of_the_run_holds_is_not_shared_either(
+    tmp_path: Path, cli: Cli, hostile: HostileServer
+) -> None:
+    same = (created("t-same"), [Reply(json=hostile.task_answer("t-same"))])
+    ByPrompt(hostile, {"first": same, "second": same})
+    one_at_a_time = "concurrency: 1, rate: 100, timeout: 30s, poll: {initial: 20ms}"
+    first = write(tmp_path, ["first"], one_at_a_time, name="one")
+    second = write(tmp_path, ["second"], one_at_a_time, name="two")
+    assert cli("run", str(first), str(second), "--base-url", hostile.url, "--no-download") == 1
+    no_traceback(cli)
+    held, other = lock(tmp_path, "one")["jobs"]["job0"], lock(tmp_path, "two")["jobs"]["job0"]
+    assert (held["status"], held["task_id"]) == ("completed", "t-same")
+    assert (other["status"], other["task_id"]) == ("uncertain", None)
+    assert "which job job0 of " in other["error"]["message"]
+    assert "one.yaml already holds" in other["error"]["message"]
+
+
 # -- 4. one transient answer never fails a job ------------------------------------------
 
 
