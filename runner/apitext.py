@@ -53,31 +53,43 @@ def parse(content: bytes, key: str) -> Any:
         body = json.loads(content, parse_constant=_null, parse_float=_finite)
     except (ValueError, RecursionError):  # UnicodeDecodeError and 4300+ digit ints too
         return None
-    if not key or (key.encode() not in content and b"\\u" not in content):
+    forms = _forms(key)
+    # Without an escape in the body, a key in it is in its bytes as they are.
+    if not forms or (b"\\" not in content and not any(f.encode() in content for f in forms)):
         return body  # nothing to redact: the common case, without a walk
     try:
-        return redact(body, key)
+        return _walk(body, forms)
     except RecursionError:  # nested deeper than a walk can go: not an answer to read
         return None
 
 
 def redact(value: Any, key: str) -> Any:
     """``value`` with ``key`` (and its URL-encoded form) replaced in every string."""
+    return _walk(value, _forms(key))
+
+
+def _forms(key: str) -> tuple[str, ...]:
+    """How the key may be written in a string: as it is, and URL-encoded."""
+    if not key:
+        return ()
+    encoded = quote(key, safe="")
+    return (key,) if encoded == key else (key, encoded)
+
+
+def _walk(value: Any, forms: tuple[str, ...]) -> Any:
     if isinstance(value, str):
-        return _redact_text(value, key)
+        return _redact_text(value, forms)
     if isinstance(value, dict):
-        return {_redact_text(str(k), key): redact(v, key) for k, v in value.items()}
+        return {_redact_text(str(k), forms): _walk(v, forms) for k, v in value.items()}
     if isinstance(value, list):
-        return [redact(v, key) for v in value]
+        return [_walk(v, forms) for v in value]
     return value
 
 
-def _redact_text(text: str, key: str) -> str:
-    if key and key in text:
-        text = text.replace(key, REDACTED)
-    encoded = quote(key, safe="")
-    if key and encoded != key and encoded in text:
-        text = text.replace(encoded, REDACTED)
+def _redact_text(text: str, forms: tuple[str, ...]) -> str:
+    for form in forms:
+        if form in text:
+            text = text.replace(form, REDACTED)
     return text
 
 

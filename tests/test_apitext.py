@@ -130,3 +130,12 @@ def test_text_is_cut_to_its_limit() -> None:
 def test_a_body_too_deep_to_redact_reads_as_none() -> None:
     body = b"[" * 3000 + b'"' + KEY.encode() + b'"' + b"]" * 3000
     assert apitext.parse(body, KEY) is None
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["sk-a\\/b+c", "sk-a%2Fb%2Bc", "\\u0073k-a/b+c"],  # JSON-escaped "/", URL-encoded, \\u
+)
+def test_a_key_written_in_any_form_json_allows_is_redacted(written: str) -> None:
+    body = ('{"error": {"message": "key ' + written + ' refused"}}').encode()
+    assert apitext.parse(body, "sk-a/b+c") == {"error": {"message": "key [redacted] refused"}}
