@@ -158,7 +158,9 @@ def task_error(body: dict[str, Any]) -> dict[str, Any]:
     """A failed task's error as the lockfile records it."""
     raw = body.get("error")
     if isinstance(raw, dict):
-        return _error_object(raw)
+        error = _error_object(raw)
+        error["message"] = error["message"] or "the task failed without an error message"
+        return error
     if isinstance(raw, str) and raw:
         return {"message": apitext.text(raw)}
     if body.get("cancelled") is True:

@@ -175,3 +175,10 @@ def test_a_task_listing_thousands_of_videos_gives_a_bounded_number() -> None:
     urls = [f"{URL}?n={n}" for n in range(10_000)]
     state = task_state({"status": "completed", "videos": urls})
     assert state is not None and len(state.videos) == 64
+
+
+def test_a_failed_task_always_has_a_message() -> None:
+    state = task_state({"status": "failed", "error": {"message": ["x"], "code": {"a": 1}}})
+    assert state is not None and state.error == {
+        "message": "the task failed without an error message"
+    }
