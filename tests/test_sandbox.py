@@ -52,7 +52,8 @@ async def connect(
 
 def error_of(response: httpx.Response) -> dict[str, Any]:
     body: dict[str, Any] = response.json()
-    assert set(body["error"]) >= {"message", "type", "code", "param"}
+    assert set(body["error"]) >= {"message", "type", "code"}
+    assert body["error"].get("param", "") is not None  # a string when there is one
     return body["error"]
 
 
@@ -146,7 +147,8 @@ async def test_audio_url_infers_audio_to_video_which_no_model_offers() -> None:
         response = await client.post(CREATE, json={"prompt": "p", "audio_url": "https://x/a.mp3"})
     assert response.status_code == 400
     assert error_of(response)["code"] == "unsupported_operation"
-    assert error_of(response)["message"] == "Model sora-2 does not support operation audio-to-video"
+    message = "Model veo3.1 does not support operation audio-to-video"  # the default model
+    assert error_of(response)["message"] == message
 
 
 async def test_validation_errors_list_every_problem() -> None:
@@ -229,14 +231,14 @@ async def test_unknown_fields_are_ignored_and_aliases_accepted() -> None:
     assert response.status_code == 200
 
 
-async def test_unknown_model_is_a_404_with_a_suggestion() -> None:
+async def test_unknown_model_is_a_400_with_a_suggestion() -> None:
     async with connect(make(Clock())) as client:
         response = await client.post(CREATE, json={"model": "sora2", "prompt": "p"})
-    assert response.status_code == 404
+    assert response.status_code == 400  # the newest API: 400 on create, 404 on /v1/models/...
     assert response.json() == {
         "error": {
             "message": "Model sora2 not found",
-            "type": "invalid_request_error",
+            "type": "model_not_found",
             "code": "model_not_found",
             "param": "model",
             "did_you_mean": "sora-2",
@@ -264,7 +266,7 @@ async def test_missing_or_malformed_authorization_is_a_401(header: str | None) -
         models = await client.get("/v1/models", headers=headers)
     assert response.status_code == models.status_code == 401
     assert error_of(response)["code"] == "invalid_api_key"
-    assert error_of(response)["type"] == "authentication_error"
+    assert error_of(response)["type"] == "invalid_api_key"
     assert sandbox.counters.tasks_made == 0
 
 
@@ -301,7 +303,7 @@ async def test_unknown_task_is_a_404() -> None:
     assert response.status_code == 404
     assert error_of(response) == {
         "message": f"Task ldtask_{'0' * 32} not found",
-        "type": "invalid_request_error",
+        "type": "async_task_not_found",
         "code": "async_task_not_found",
         "param": "id",
     }
@@ -309,24 +311,28 @@ async def test_unknown_task_is_a_404() -> None:
 
 async def test_models_list_and_detail() -> None:
     async with connect(make(Clock())) as client:
-        listing = (await client.get("/v1/models")).json()
-        detail = (await client.get("/v1/models/kling-v2.6-pro")).json()
+        listing = (await client.get("/v1/models", params={"category": "video"})).json()
+        compact = (await client.get("/v1/models", params={"view": "compact"})).json()
+        chat = (await client.get("/v1/models", params={"category": "chat"})).json()
+        detail = (await client.get("/v1/models/seedance-2.0-fast")).json()
+        unknown_ops = (await client.get("/v1/models/happyhorse-1.0")).json()
         missing = await client.get("/v1/models/kling-v9")
     assert listing["object"] == "list"
-    assert len(listing["data"]) == len(builtin_catalog().models)
-    assert {"id": "veo3.1", "object": "model", "owned_by": "google", "type": "video"} in listing[
-        "data"
-    ]
-    assert detail == {
-        "id": "kling-v2.6-pro",
-        "object": "model",
-        "owned_by": "kuaishou",
-        "type": "video",
-        "supported_operations": ["text-to-video", "image-to-video", "start-end-to-video"],
-        "resolutions": ["720p", "1080p"],
-        "durations": ["5", "10"],
-        "aspect_ratios": ["16:9", "9:16", "1:1"],
-    }
+    assert len(listing["data"]) == len(compact["data"]) == len(builtin_catalog().models)
+    assert chat == {"object": "list", "data": []}
+    [veo] = [item for item in listing["data"] if item["id"] == "veo3.1"]
+    assert (veo["owned_by"], veo["tokenlab"]["category"]) == ("google", "video")
+    assert veo["tokenlab"]["request_format_summary"]["public_operations"] == list(
+        builtin_catalog().models["veo3.1"].operations or ()
+    )
+    assert veo["tokenlab"]["pricing"]["min_price"] == "0.1"
+    assert compact["view"] == "compact" and compact["count"] == len(compact["data"])
+    extension = detail["tokenlab"]
+    assert detail["id"] == "seedance-2.0-fast"
+    assert extension["supported_operations"][:2] == ["text-to-video", "image-to-video"]
+    assert extension["request_format_summary"]["resolutions"] == ["480p", "720p"]
+    assert extension["lifecycle"]["stage"] == "active"
+    assert "supported_operations" not in unknown_ops["tokenlab"]  # no source documents them
     assert missing.status_code == 404
     assert error_of(missing)["code"] == "model_not_found"
 
@@ -428,7 +434,7 @@ async def test_record_endpoint_reports_times_and_counters() -> None:
     assert record["tasks"] == [
         {
             "id": created["id"],
-            "model": "sora-2",
+            "model": "veo3.1",
             "operation": "text-to-video",
             "created": 10.0,
             "started": 12.0,

@@ -161,7 +161,7 @@ class SandboxApp:
 
 
 async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
-    error = ApiError(404, "invalid_request_error", "not_found", f"No route for {scope['path']}")
+    error = ApiError(404, "not_found_error", "not_found", f"No route for {scope['path']}")
     await error_response(error)(scope, receive, send)
 
 

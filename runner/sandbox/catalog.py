@@ -1,16 +1,15 @@
-"""What the sandbox knows of each model beyond its operations.
+"""What the sandbox knows of each model beyond the catalog.
 
-The operations come from the documented matrix (``runner.models.builtin()``); the
-rest (owner, how long a task takes, the choices ``GET /v1/models/{model}`` lists,
-whether a queued task can be cancelled) is per model family and only has to be
-plausible: the sandbox does not refuse a duration or resolution it does not list.
+Operations and documented limits come from the built-in catalog
+(``runner.models.builtin()``); the rest (owner, how long a task takes, the choices
+``GET /v1/models/{model}`` lists where the catalog lists none, whether a queued
+task can be cancelled) is per model family and only has to be plausible: the
+sandbox does not refuse a duration or resolution it does not list.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from runner.models import ModelMatrix
 
 
 @dataclass(frozen=True)
@@ -52,27 +51,3 @@ def profile(model: str) -> Profile:
         if model.startswith(prefix):
             return found
     return _OTHER
-
-
-def model_list(matrix: ModelMatrix) -> dict[str, object]:
-    """The body of ``GET /v1/models``."""
-    data = [_summary(model) for model in sorted(matrix.models)]
-    return {"object": "list", "data": data}
-
-
-def model_detail(matrix: ModelMatrix, model: str) -> dict[str, object]:
-    """The body of ``GET /v1/models/{model}`` (``model`` must be in the matrix)."""
-    found = profile(model)
-    operations = matrix.models[model].operations
-    listed = {} if operations is None else {"supported_operations": list(operations)}
-    return {
-        **_summary(model),
-        **listed,
-        "resolutions": list(found.resolutions),
-        "durations": list(found.durations),
-        "aspect_ratios": list(found.aspect_ratios),
-    }
-
-
-def _summary(model: str) -> dict[str, object]:
-    return {"id": model, "object": "model", "owned_by": profile(model).owned_by, "type": "video"}

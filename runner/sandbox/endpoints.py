@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from runner.sandbox import catalog, faults, validation
+from runner.sandbox import catalog, faults, listing, validation
 from runner.sandbox.errors import (
     ApiError,
     DroppedConnection,
@@ -43,6 +44,8 @@ def routes(sandbox: Sandbox) -> list[BaseRoute]:
         Route("/v1/videos/generations/{task_id}", _answering(api.poll), methods=["GET"]),
         Route("/v1/models", _answering(api.models), methods=["GET"]),
         Route("/v1/models/{model}", _answering(api.model), methods=["GET"]),
+        Route("/v1/models/{model}/pricing", _answering(api.model_pricing), methods=["GET"]),
+        Route("/v1/pricing", _answering(api.pricing), methods=["GET"]),
         Route("/files/{task_id}/{index:int}.mp4", _answering(api.file), methods=["GET"]),
         Route("/_sandbox/record", _answering(api.record), methods=["GET"]),
     ]
@@ -121,16 +124,30 @@ class Api:
     async def models(self, request: Request) -> Response:
         self.sb.counters.model_requests += 1
         self._admit(request)
-        return JSONResponse(catalog.model_list(self.sb.matrix))
+        query = request.query_params
+        body = listing.model_list(self.sb.matrix, query.get("view"), query.get("category"))
+        return JSONResponse(body)
 
     async def model(self, request: Request) -> Response:
+        return JSONResponse(listing.model_detail(self.sb.matrix, self._model(request)))
+
+    async def model_pricing(self, request: Request) -> Response:
+        return JSONResponse(listing.model_pricing(self.sb.matrix, self._model(request)))
+
+    async def pricing(self, request: Request) -> Response:
         self.sb.counters.model_requests += 1
         self._admit(request)
-        model = request.path_params["model"]
+        stamp = _iso(self.sb.unix(self.sb.clock()))
+        return JSONResponse(listing.pricing(self.sb.matrix, stamp))
+
+    def _model(self, request: Request) -> str:
+        """The catalog's model the path names, once admitted; a 404 for another."""
+        self.sb.counters.model_requests += 1
+        self._admit(request)
+        model: str = request.path_params["model"]
         if model not in self.sb.matrix:
-            message = f"Model {model} not found"
-            raise ApiError(404, "invalid_request_error", "model_not_found", message, "model")
-        return JSONResponse(catalog.model_detail(self.sb.matrix, model))
+            raise validation.unknown_model(model, self.sb.matrix, status=404)
+        return model
 
     async def file(self, request: Request) -> Response:
         sb = self.sb
@@ -142,7 +159,7 @@ class Api:
         task = sb.tasks.get(request.path_params["task_id"])
         index = request.path_params["index"]
         if task is None or task.status(sb.clock())[0] != "completed" or index >= task.outputs:
-            raise ApiError(404, "invalid_request_error", "file_not_found", "No such file")
+            raise ApiError(404, "not_found_error", "file_not_found", "No such file")
         spec = sb.video_spec(task, index)
         data = sb.videos.get(spec)
         if data is None:
@@ -247,6 +264,10 @@ async def _read_body(request: Request, limit: int) -> bytes:
         message = f"Request body of {size} bytes is larger than the limit of {limit} bytes"
         raise ApiError(413, "invalid_request_error", "payload_too_large", message)
     return b"".join(chunks)
+
+
+def _iso(unix: float) -> str:
+    return datetime.fromtimestamp(unix, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _not_found(request: Request) -> ApiError:

@@ -1,7 +1,8 @@
 """Errors the sandbox answers with, in the documented envelope.
 
-Every error body is ``{"error": {"message", "type", "code", "param", ...}}``;
-400 answers add a top-level ``validation_errors`` list. ``DroppedConnection`` is
+Every error body is ``{"error": {"message", "type", "code", "param", ...}}`` with a
+type of the newest ``ApiError`` enum and ``param`` only when there is one; 400
+answers add a top-level ``validation_errors`` list. ``DroppedConnection`` is
 not an answer at all: the server (or the in-process transport) closes the
 connection without a response.
 """
@@ -13,15 +14,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-# The canned answer of each status a fault may inject: (type, code, message).
+# The canned answer of each status a fault may inject: (type, code, message), with
+# the types of the newest ApiError enum.
 CANNED: Mapping[int, tuple[str, str, str]] = {
-    401: ("authentication_error", "invalid_api_key", "Invalid or expired API key"),
-    402: ("insufficient_quota", "insufficient_balance", "Insufficient balance"),
+    401: ("invalid_api_key", "invalid_api_key", "Invalid or expired API key"),
+    402: ("insufficient_balance", "insufficient_balance", "Insufficient balance"),
     403: ("permission_error", "access_denied", "Access denied"),
-    429: ("rate_limit_error", "rate_limit_exceeded", "Rate limit exceeded"),
-    500: ("api_error", "internal_error", "Internal server error"),
+    429: ("rate_limit_exceeded", "rate_limit_exceeded", "Rate limit exceeded"),
+    500: ("server_error", "internal_error", "Internal server error"),
     502: ("upstream_error", "upstream_error", "Upstream provider error"),
-    503: ("service_unavailable", "all_channels_failed", "All channels failed"),
+    503: ("all_channels_failed", "all_channels_failed", "All channels failed"),
     504: ("timeout_error", "gateway_timeout", "Gateway timeout"),
 }
 
@@ -40,13 +42,10 @@ class ApiError(Exception):
     headers: dict[str, str] = field(default_factory=dict)
 
     def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {
-            "message": self.message,
-            "type": self.type,
-            "code": self.code,
-            "param": self.param,
-            **self.extra,
-        }
+        error: dict[str, Any] = {"message": self.message, "type": self.type, "code": self.code}
+        if self.param is not None:  # the newest spec types param as a string, never null
+            error["param"] = self.param
+        error.update(self.extra)
         answer: dict[str, Any] = {"error": error}
         if self.validation_errors:
             answer["validation_errors"] = [dict(v) for v in self.validation_errors]
@@ -82,12 +81,12 @@ def rate_limited(retry_after: float) -> ApiError:
 
 
 def unauthorized(message: str) -> ApiError:
-    return ApiError(401, "authentication_error", "invalid_api_key", message)
+    return ApiError(401, "invalid_api_key", "invalid_api_key", message)
 
 
 def task_not_found(task_id: str) -> ApiError:
     return ApiError(
-        404, "invalid_request_error", "async_task_not_found", f"Task {task_id} not found", "id"
+        404, "async_task_not_found", "async_task_not_found", f"Task {task_id} not found", "id"
     )
 
 

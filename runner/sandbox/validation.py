@@ -24,17 +24,22 @@ ALIASES = {
     "referenceImages": "reference_images",
     "referenceImageType": "reference_image_type",
     "outputAudio": "output_audio",
+    "seconds": "duration",
+    "ratio": "aspect_ratio",
+    "generate_audio": "output_audio",
 }
-DEFAULT_MODEL = "sora-2"
+DEFAULT_MODEL = "veo3.1"  # the newest create-video reference's default
 # Models that work on a video and need no prompt (upscalers).
 PROMPT_OPTIONAL = frozenset({"grok-imagine-upscale", "topaz-video-upscale"})
 # Inputs each operation needs: every group must be present, one field of a group.
 NEEDS: Mapping[str, tuple[tuple[str, ...], ...]] = {
     "text-to-video": (),
     "image-to-video": (("image_url", "image"),),
-    "reference-to-video": (("reference_images",),),
+    "reference-to-video": (
+        ("reference_images", "image_urls", "material_asset_id", "material_asset_ids", "video_urls"),
+    ),
     "start-end-to-video": (("start_image",), ("end_image",)),
-    "video-to-video": (("video_url",),),
+    "video-to-video": (("video_url", "task_id"),),
     "video-extension": (("task_id", "video_url"),),
     "audio-to-video": (("audio_url",),),
     "motion-control": (("image_url",), ("video_url",)),
@@ -69,7 +74,7 @@ def parse(body: bytes, matrix: ModelMatrix) -> CreateRequest:
     fields = _canonical_fields(data)
     model = str(fields.setdefault("model", DEFAULT_MODEL))
     if model not in matrix:
-        raise _unknown_model(model, matrix)
+        raise unknown_model(model, matrix)
     operation = fields.setdefault("operation", infer_operation(fields))
     _raise_all(_missing_inputs(fields, model, operation))
     if not matrix.supports(model, operation):
@@ -86,6 +91,9 @@ def infer_operation(fields: Mapping[str, Any]) -> str:
         return "motion-control"
     for name, operation in (
         ("reference_images", "reference-to-video"),
+        ("image_urls", "reference-to-video"),
+        ("material_asset_id", "reference-to-video"),
+        ("material_asset_ids", "reference-to-video"),
         ("video_url", "video-to-video"),
         ("audio_url", "audio-to-video"),
         ("image_url", "image-to-video"),
@@ -103,13 +111,17 @@ def _canonical_fields(data: Mapping[str, Any]) -> dict[str, Any]:
     for alias, name in ALIASES.items():
         if alias not in data:
             continue
-        if name in data:
-            message = f"Send only one of {name} and {alias}"
+        if name in fields and fields[name] != data[alias]:
+            # the newest API takes an alias beside its field only when they agree
+            message = f"{alias} and {name} must be identical when both are sent"
             problems.append({"field": name, "message": message, "code": "conflicting_parameters"})
         else:
-            fields[name] = data[alias]
+            fields.setdefault(name, data[alias])
     for name, value in fields.items():
         problems.extend(_field_problems(name, value))
+    if fields.get("kling_elements") and fields.get("output_audio") is True:
+        message = "kling_elements cannot be combined with output_audio=true"
+        problems.append({"field": "output_audio", "message": message, "code": "invalid_value"})
     _raise_all(problems)
     return fields
 
@@ -155,7 +167,8 @@ _TYPES = {
 
 def _missing_inputs(fields: Mapping[str, Any], model: str, operation: str) -> list[dict[str, str]]:
     problems = []
-    if not fields.get("prompt") and model not in PROMPT_OPTIONAL:
+    optional = model in PROMPT_OPTIONAL or operation == "start-end-to-video"
+    if not fields.get("prompt") and not optional:
         message = "prompt is required" if "prompt" not in fields else "prompt must not be empty"
         problems.append(
             {"field": "prompt", "message": message, "code": "missing_required_parameter"}
@@ -182,8 +195,10 @@ def _raise_all(problems: list[dict[str, str]]) -> None:
         )
 
 
-def _unknown_model(model: str, matrix: ModelMatrix) -> ApiError:
+def unknown_model(model: str, matrix: ModelMatrix, *, status: int = 400) -> ApiError:
+    """The newest API's answer for a model it does not know: 400 on create, 404 on a
+    model's own path."""
     close = difflib.get_close_matches(model, list(matrix.models), n=1)
     extra = {"did_you_mean": close[0]} if close else {}
     message = f"Model {model} not found"
-    return ApiError(404, "invalid_request_error", "model_not_found", message, "model", extra=extra)
+    return ApiError(status, "model_not_found", "model_not_found", message, "model", extra=extra)
