@@ -98,6 +98,7 @@ class HostileServer:
         self.requests: list[Seen] = []
         self.handler: Handler | None = None
         self.tasks: list[str] = []  # task ids made by plain creates, in order
+        self.errors: list[BaseException] = []  # raised by a scenario's handler: a test bug
         self._scripts: dict[tuple[str, str], deque[Answer]] = {}
         self._lock = threading.Lock()
         self._http = _Server(("127.0.0.1", 0), _Handler)
@@ -147,7 +148,11 @@ class HostileServer:
         with self._lock:
             self.requests.append(seen)
         if self.handler is not None:
-            handled = self.handler(seen)
+            try:
+                handled = self.handler(seen)
+            except BaseException as err:  # kept for the fixture to report: else only a hang-up
+                self.errors.append(err)
+                raise
             if handled is not None:
                 return handled
         scripted = self._scripted(seen)
@@ -267,6 +272,7 @@ def hostile_server() -> Iterator[HostileServer]:
     """A hostile server on 127.0.0.1 for one test (import ``hostile_server`` to use it)."""
     with HostileServer() as server:
         yield server
+    assert not server.errors, f"the scenario's handler raised: {server.errors[0]!r}"
 
 
 def serve_tls(server: HostileServer, context: Any) -> None:

@@ -79,7 +79,8 @@ class ByPrompt:
             create = self.scenarios[prompt][0]
             if create is None:
                 return None
-            task_id = create.json.get("task_id") if isinstance(create, Reply) else None
+            answer = create.json if isinstance(create, Reply) else None
+            task_id = answer.get("task_id") if isinstance(answer, dict) else None
             if isinstance(task_id, str):
                 self.tasks[task_id] = prompt
             return create
@@ -302,6 +303,7 @@ def test_hostile_values_fail_one_job_at_most_and_never_reach_the_lockfile(
     }
     assert "output URL" in jobs["job3"]["error"]["message"]
     assert all(jobs[f"job{i}"]["task_id"] is None for i in (4, 5, 6))
+    assert all("no usable task id" in jobs[f"job{i}"]["error"]["message"] for i in (4, 5, 6))
     assert all("\r" not in s.path and "Injected" not in s.path for s in hostile.requests)
     progress = [json.loads(line) for line in cli.out.splitlines()]
     assert all(0 <= e["progress"] <= 100 for e in progress if e["event"] == "progress")
