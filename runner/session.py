@@ -13,16 +13,20 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 
-from runner.client import ApiClient, GaveUp, JobRejected
+from runner.client import ApiClient, GaveUp, JobRejected, Notice
 from runner.engine import Engine, Outcome, Target
 from runner.errors import WriteError
 from runner.job import Manifest, RunSettings
 from runner.lockfile import IN_FLIGHT, LockStore, utc_now
 from runner.plan import PlanOptions, make_plan
+from runner.responses import TaskState
 from runner.work import output_entry
+
+REFRESH_LIMIT = 60.0  # seconds for one task's poll in `status --refresh`
 
 
 @dataclass(frozen=True)
@@ -73,8 +77,20 @@ def shared_limits(targets: Sequence[Target]) -> tuple[int, float]:
     return concurrency, rate
 
 
-async def refresh_once(store: LockStore, client: ApiClient, keys: Iterable[str]) -> int:
-    """Poll each in-flight task of ``keys`` once and record what it says; polls made."""
+async def refresh_once(
+    store: LockStore,
+    client: ApiClient,
+    keys: Iterable[str],
+    notice: Notice | None = None,
+    limit: float | None = None,
+) -> int:
+    """Poll each in-flight task of ``keys`` once and record what it says; polls made.
+
+    A task whose poll gets no readable answer within ``limit`` seconds (retries
+    and Retry-After pauses included; default ``REFRESH_LIMIT``) is left as it
+    was, and ``notice`` hears of it.
+    """
+    limit = REFRESH_LIMIT if limit is None else limit
     polls = 0
     for key in keys:
         entry = store.entry(key)
@@ -82,11 +98,13 @@ async def refresh_once(store: LockStore, client: ApiClient, keys: Iterable[str])
             continue
         polls += 1
         try:
-            state = await client.poll(str(entry["task_id"]), entry.get("poll_url"))
-        except GaveUp:
-            continue
+            state = await _poll_within(client, entry, limit, notice)
         except JobRejected as err:
             await store.update(key, status="failed", error=err.error, finished_at=utc_now())
+            continue
+        if state is None:
+            if notice is not None:
+                notice(f"{key}: no readable answer within {limit:g}s; left as it was")
             continue
         if state.status == "completed" and state.videos:
             outputs = [output_entry(video) for video in state.videos]
@@ -99,6 +117,18 @@ async def refresh_once(store: LockStore, client: ApiClient, keys: Iterable[str])
         elif state.status == "processing":
             await store.update(key, status="processing")
     return polls
+
+
+async def _poll_within(
+    client: ApiClient, entry: dict[str, Any], limit: float, notice: Notice | None
+) -> TaskState | None:
+    """One poll of the entry's task, its retries bounded by ``limit``; None without answer."""
+    with anyio.move_on_after(limit):
+        try:
+            return await client.poll(str(entry["task_id"]), entry.get("poll_url"), notice)
+        except GaveUp:
+            return None
+    return None
 
 
 async def execute(engine: Engine, targets: list[Target]) -> Outcome:

@@ -511,3 +511,27 @@ def test_the_live_model_list_neither_leaks_the_key_nor_reaches_the_terminal_raw(
     hostile.script("GET", "/v1/models", Reply(401, json=refused))
     assert cli("models", "--refresh", "--base-url", hostile.url) == 3
     assert KEY not in cli.err and "\x1b" not in cli.err and "refused" in cli.err
+
+
+def test_status_refresh_is_bounded_in_time_and_says_why_nothing_changed(
+    tmp_path: Path, cli: Cli, hostile: HostileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from runner import session
+
+    busy = Reply(json={"status": "processing", "progress": 10})
+    ByPrompt(hostile, {"a": (created("t-a"), [busy])})
+    quick = "concurrency: 1, rate: 100, timeout: 1s, poll: {initial: 20ms}"
+    manifest = write(tmp_path, ["a"], quick)
+    assert run(cli, hostile, manifest) == 1  # timed out, to be refreshed
+    slow = Reply(429, json={"error": {"message": "slow down"}}, headers={"Retry-After": "86400"})
+    hostile.handler = lambda seen: slow if seen.method == "GET" else None
+    monkeypatch.setattr(session, "REFRESH_LIMIT", 1.0)
+    started = time.monotonic()
+    assert cli("status", str(manifest), "--refresh", "--base-url", hostile.url) == 0
+    assert time.monotonic() - started < 5
+    assert "every request waits 300s" in cli.err
+    assert "job0: no readable answer within 1s; left as it was" in cli.err
+    entry = lock(tmp_path)["jobs"]["job0"]
+    assert (entry["status"], entry["task_id"]) == ("timed_out", "t-a")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -47,7 +48,7 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
         api = batch.api_settings(ns, ctx.environ)
         for manifest, path in zip(manifests, paths, strict=True):
             keys = [j.key for j in manifest.jobs if selected(j.key, ns.only)]
-            anyio.run(_refresh, path, api, keys, manifest.run.rate)
+            anyio.run(_refresh, path, api, keys, manifest.run.rate, _warner(ctx))
     reports = [_report(m, p, ns.only) for m, p in zip(manifests, paths, strict=True)]
     if ns.json:
         ctx.stdout.write(json.dumps({"manifests": reports}, indent=2, sort_keys=True) + "\n")
@@ -57,14 +58,26 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-async def _refresh(path: Path, api: batch.Api, keys: list[str], rate: float) -> None:
+async def _refresh(
+    path: Path, api: batch.Api, keys: list[str], rate: float, notice: Callable[[str], None]
+) -> None:
     store = LockStore.open(path)
     try:
         async with batch.open_clients(api, rate, 1, download=False) as clients:
-            await refresh_once(store, clients.api, keys)
+            await refresh_once(store, clients.api, keys, notice)
     finally:
         with anyio.CancelScope(shield=True):
             await store.close()
+
+
+def _warner(ctx: Context) -> Callable[[str], None]:
+    """Where a refresh tells of a wait or a poll that got no answer: stderr, one line."""
+
+    def warn(message: str) -> None:
+        ctx.stderr.write(f"vidbatch: warning: {printable(message)}\n")
+        ctx.stderr.flush()
+
+    return warn
 
 
 def _report(manifest: Manifest, path: Path, only: list[str]) -> dict[str, Any]:
