@@ -49,6 +49,8 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]+")
 
 def parse(content: bytes, key: str) -> Any:
     """The JSON body with the key redacted, or None when it is not JSON."""
+    if content.startswith(b"\xef\xbb\xbf"):
+        content = content[3:]  # a UTF-8 BOM, which some gateways add and json refuses
     try:
         body = json.loads(content, parse_constant=_null, parse_float=_finite)
     except (ValueError, RecursionError):  # UnicodeDecodeError and 4300+ digit ints too

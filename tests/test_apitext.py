@@ -139,3 +139,7 @@ def test_a_body_too_deep_to_redact_reads_as_none() -> None:
 def test_a_key_written_in_any_form_json_allows_is_redacted(written: str) -> None:
     body = ('{"error": {"message": "key ' + written + ' refused"}}').encode()
     assert apitext.parse(body, "sk-a/b+c") == {"error": {"message": "key [redacted] refused"}}
+
+
+def test_a_utf8_bom_before_the_json_is_tolerated() -> None:
+    assert apitext.parse(b'\xef\xbb\xbf{"task_id": "t1"}', KEY) == {"task_id": "t1"}
