@@ -80,11 +80,6 @@ def whole(response: httpx.Response, content: bytes) -> httpx.Response:
     )
 
 
-def never_sent(err: Exception) -> bool:
-    """Whether ``err`` shows that the request certainly never reached the server."""
-    return isinstance(err, NEVER_SENT)
-
-
 def setup_problem(err: Exception, proxy: str | None = None) -> str | None:
     """What is wrong with the machine's TLS or proxy settings, else None.
 
