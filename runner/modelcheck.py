@@ -46,10 +46,16 @@ class ModelCheck:
         self, model: str, operation: str, values: Mapping[str, Any]
     ) -> tuple[Finding, ...]:
         """What the catalog says of ``model`` running ``operation`` with ``values``."""
-        chosen = tuple(_selector(values.get(name)) for name, _, _ in _SELECTORS)
-        key = (model, operation, chosen)
-        found = self._judged.get(key)
+        get = values.get
+        raw = (get("duration"), get("resolution"), get("aspect_ratio"))  # _SELECTORS order
+        key = (model, operation, raw, tuple(map(type, raw)))  # 5 and 5.0 judged apart
+        try:
+            found = self._judged.get(key)
+        except TypeError:  # a list or mapping where a selector belongs: the schema says so
+            raw, key = (None, None, None), (model, operation, None, None)
+            found = self._judged.get(key)
         if found is None:
+            chosen = tuple(_selector(value) for value in raw)
             found = self._judged[key] = tuple(self._judge(model, operation, chosen))
         return found
 
