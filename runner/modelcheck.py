@@ -48,7 +48,7 @@ class ModelCheck:
         """What the catalog says of ``model`` running ``operation`` with ``values``."""
         get = values.get
         raw = (get("duration"), get("resolution"), get("aspect_ratio"))  # _SELECTORS order
-        key = (model, operation, raw, tuple(map(type, raw)))  # 5 and 5.0 judged apart
+        key: tuple[Any, ...] = (model, operation, raw, tuple(map(type, raw)))  # 5 != 5.0 here
         try:
             found = self._judged.get(key)
         except TypeError:  # a list or mapping where a selector belongs: the schema says so
