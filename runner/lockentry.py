@@ -8,9 +8,10 @@ it is read, in place, with one message per entry changed:
   an output's hash) and is invalid is dropped: it is measured again;
 - an entry that is not an object holds nothing usable: it is dropped, and the
   job is planned as new;
-- a task id that cannot be polled (not a short printable string) blocks the
-  job: it becomes ``uncertain`` with an error saying so, since that task may
-  exist and be billed; an unknown status with a usable task id is resumed.
+- a task id that cannot be polled (not a short printable string) is dropped;
+  a job still in flight with one becomes ``uncertain``, with an error saying
+  so, since that task may exist and be billed (a finished job keeps its
+  status); an unknown status with a usable task id is resumed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from runner import apitext
 
 STATUSES = frozenset({"pending", "processing", "completed", "failed", "timed_out", "uncertain"})
 NO_FINGERPRINT = "sha256:" + "0" * 64  # matches no job: the plan reruns it
+_IN_FLIGHT = frozenset({"pending", "processing", "timed_out"})
 _FINGERPRINT = re.compile(r"sha256:[0-9a-f]{64}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z")
@@ -122,11 +124,13 @@ def _fix(entry: dict[str, Any], name: str) -> None:
         entry.pop(name)
     elif name == "task_id":
         shown = apitext.printable(apitext.shown(entry["task_id"], 80))
-        entry.update(task_id=None, poll_url=None, status="uncertain")
-        entry["error"] = {
-            "message": f"the lockfile's task_id {shown} cannot be used; its task may exist and "
-            "be billed. Check it by hand; --resubmit-uncertain submits the job again"
-        }
+        entry.update(task_id=None, poll_url=None)
+        if entry.get("status") in _IN_FLIGHT:  # a task to follow, which cannot be polled
+            entry["status"] = "uncertain"
+            entry["error"] = {
+                "message": f"the lockfile's task_id {shown} cannot be used; its task may exist "
+                "and be billed. Check it by hand; --resubmit-uncertain submits the job again"
+            }
     elif name == "status":
         entry[name] = "timed_out" if entry.get("task_id") else "uncertain"  # resume, or block
     elif name == "error":
