@@ -169,6 +169,8 @@ def identity(value: Any) -> Any:
         return value.identity()
     if isinstance(value, list):
         return [identity(v) for v in value]
+    if isinstance(value, dict):  # kling_elements: images inside each element
+        return {k: identity(v) for k, v in value.items()}
     return value
 
 
@@ -177,6 +179,8 @@ def _inline(value: Any) -> Any:
         return value.data_url()
     if isinstance(value, list):
         return [_inline(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _inline(v) for k, v in value.items()}
     return value
 
 

@@ -18,9 +18,10 @@ from yaml.nodes import Node
 
 from runner import checks, models, outputs, templates, yamlfile
 from runner.fields import RUNNER_FIELDS, FieldReader, Fields
-from runner.inputs import INPUT_FIELDS, InputProblem, LocalInputs, is_remote
+from runner.inputs import InputProblem, LocalInputs
 from runner.job import Job, OutputSettings, SeedMode, canonical_json, identity
 from runner.jobspec import JobSpec, derived_seed
+from runner.localfields import LocalFields
 from runner.manifest import Path_, Report
 from runner.modelcheck import Finding, ModelCheck
 from runner.models import OPERATIONS, ModelMatrix
@@ -28,14 +29,6 @@ from runner.operations import PROMPT_REQUIRED, conflicts, infer_operation, missi
 
 MAX_JOBS = 1_000_000
 DEFAULT_MODEL = models.DEFAULT_MODEL  # the newest reference's default; written out
-# List fields whose items may be local files, with the field whose kind they share.
-LIST_INPUTS = {
-    "reference_images": "reference_images",
-    "image_urls": "image_url",
-    "video_urls": "video_url",
-    "audio_urls": "audio_url",
-}
-_INPUTS = tuple(dict.fromkeys((*INPUT_FIELDS, *LIST_INPUTS)))
 
 
 class Expander:
@@ -54,6 +47,7 @@ class Expander:
         self.data = data
         self.output = output
         self.inputs = LocalInputs(folder)
+        self.local = LocalFields(self.inputs, report)
         self.reader = FieldReader(report)
         self.models = ModelCheck(matrix, allow_unknown)
         self.default_model = matrix.default_model or DEFAULT_MODEL
@@ -267,7 +261,7 @@ class Expander:
         sources: dict[str, int],
         extra: dict[str, Any],
     ) -> Job | None:
-        has_local = self.local_inputs(spec, values, sources)
+        has_local = self.local.resolve(spec, values, sources)
         for name in self.reader.integer_fields:  # 42.0 passes as an integer: send 42
             number = values.get(name)
             if type(number) is float and number.is_integer():
@@ -325,39 +319,3 @@ class Expander:
         if name is not None and (name in sources or spec.paths.get(name, ())[:2] == spec.path):
             return spec.where(name, sources.get(name, -1))
         return spec.path
-
-    def local_inputs(
-        self, spec: JobSpec, values: dict[str, Any], sources: dict[str, int]
-    ) -> bool | None:
-        """Replace local paths by LocalFiles: whether there were any; None on a problem."""
-        ok, found = True, False
-        for name in _INPUTS:
-            value = values.get(name)
-            if not value:
-                continue
-            where = spec.where(name, sources.get(name, -1))
-            if name in LIST_INPUTS:
-                if not isinstance(value, list):
-                    continue  # the field check reports it
-                kind = LIST_INPUTS[name]
-                items = [self.local_input(kind, v, (*where, i)) for i, v in enumerate(value)]
-                ok = ok and None not in items
-                pairs = list(zip(value, items, strict=True))
-                values[name] = [v if new is None else new for v, new in pairs]
-                found = found or any(new is not None and new is not v for v, new in pairs)
-            else:
-                resolved = self.local_input(name, value, where)
-                ok = ok and resolved is not None
-                values[name] = value if resolved is None else resolved
-                found = found or values[name] is not value
-        return found if ok else None
-
-    def local_input(self, name: str, value: Any, where: Path_) -> Any:
-        """``value`` itself when it is a URL, else its LocalFile; None on a problem."""
-        if not isinstance(value, str) or is_remote(value):
-            return value  # a wrong type is reported where the value is checked
-        try:
-            return self.inputs.resolve(name, value)
-        except InputProblem as problem:
-            self.report.add(where, str(problem))
-            return None
