@@ -126,6 +126,27 @@ async def test_every_task_state_conforms(path: str) -> None:
     conforms(path, "get", missing)
 
 
+async def test_another_key_s_task_is_a_documented_403() -> None:
+    sandbox = Sandbox(SandboxConfig(), clock=Clock())
+    owner, other = (
+        httpx.AsyncClient(
+            transport=transport(sandbox),
+            base_url="http://sandbox.test",
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        for key in ("sk-a", "sk-b")
+    )
+    async with owner, other:
+        task = (await owner.post(CREATE, json={"prompt": "p"})).json()["id"]
+        polled = await other.get(f"/v1/tasks/{task}")
+        cancelled = await other.delete(f"/v1/tasks/{task}")
+    for answer, method in ((polled, "get"), (cancelled, "delete")):
+        assert answer.status_code == 403
+        assert conforms("/v1/tasks/{id}", method, answer)["error"]["code"] == (
+            "async_task_not_found"
+        )
+
+
 async def test_many_videos_and_cancel_answers_conform() -> None:
     clock = Clock()
     async with client(clock, task_seconds=(100, 100), multi_video_rate=1.0) as c:

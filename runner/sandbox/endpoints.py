@@ -94,7 +94,7 @@ class Api:
         fault = sb.dice.on_poll()
         self._inject(fault, faults.DROP, "poll")
         if task is None:
-            raise _not_found(request)
+            raise self._not_found(request)
         now = sb.clock()
         answer = self._task(task, request, now)
         if fault is not None and fault.kind == faults.MALFORMED:
@@ -110,7 +110,7 @@ class Api:
         key = self._admit(request)
         task = self._find(request, key)
         if task is None:
-            raise _not_found(request)
+            raise self._not_found(request)
         if not catalog.profile(task.model).cancellable:
             message = f"Tasks of {task.model} cannot be cancelled"
             raise ApiError(400, "invalid_request_error", "unsupported_task_cancel", message)
@@ -188,6 +188,15 @@ class Api:
                 self.sb.counters.rate_limited += 1
                 raise rate_limited(wait)
         return key
+
+    def _not_found(self, request: Request) -> ApiError:
+        """404 for an unknown task; 403 for another key's on ``/v1/tasks``, as the
+        newest spec lists it (the legacy path lists 404 only)."""
+        task_id = request.path_params["task_id"]
+        error = task_not_found(task_id)
+        if task_id in self.sb.tasks and request.url.path.startswith("/v1/tasks/"):
+            error.status = 403
+        return error
 
     def _find(self, request: Request, key: str) -> Task | None:
         task = self.sb.tasks.get(request.path_params["task_id"])
@@ -268,10 +277,6 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 def _iso(unix: float) -> str:
     return datetime.fromtimestamp(unix, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _not_found(request: Request) -> ApiError:
-    return task_not_found(request.path_params["task_id"])
 
 
 def _garbled(answer: dict[str, Any], truncate: bool) -> Response:
