@@ -342,9 +342,9 @@ async def test_cancel_a_pending_task() -> None:
     clock = Clock()
     sandbox = make(clock, task_seconds=(100, 100))
     async with connect(sandbox) as client:
-        task_id = (
-            await client.post(CREATE, json={"model": "kling-v2.6-pro", "prompt": "p"})
-        ).json()["id"]
+        task_id = (await client.post(CREATE, json={"model": "seedance-2.0", "prompt": "p"})).json()[
+            "id"
+        ]
         cancelled = await client.delete(f"/v1/tasks/{task_id}")
         clock.advance(500)
         later = (await client.get(f"/v1/tasks/{task_id}")).json()
@@ -352,6 +352,8 @@ async def test_cancel_a_pending_task() -> None:
     assert cancelled.status_code == 200
     assert cancelled.json()["status"] == "failed"
     assert cancelled.json()["cancelled"] is True
+    assert cancelled.json()["cancellation_status"] == "cancelled"
+    assert cancelled.json()["poll_url"] == f"/v1/tasks/{task_id}"
     assert later["status"] == "failed" and later["cancelled"] is True
     assert "video_url" not in later
     assert again.status_code == 409
@@ -365,11 +367,12 @@ async def test_cancel_refused_once_processing_or_for_models_that_cannot() -> Non
     clock = Clock()
     sandbox = make(clock, task_seconds=(100, 100))
     async with connect(sandbox) as client:
+        seedance = (await client.post(CREATE, json={"model": "seedance-2.0", "prompt": "p"})).json()
+        # only the Seedance models the cancel reference names can cancel
         kling = (await client.post(CREATE, json={"model": "kling-v2.6-pro", "prompt": "p"})).json()
-        sora = (await client.post(CREATE, json={"model": "sora-2", "prompt": "p"})).json()
-        unsupported = await client.delete(f"/v1/tasks/{sora['id']}")
+        unsupported = await client.delete(f"/v1/tasks/{kling['id']}")
         clock.advance(50)
-        processing = await client.delete(f"/v1/tasks/{kling['id']}")
+        processing = await client.delete(f"/v1/tasks/{seedance['id']}")
     assert unsupported.status_code == 400
     assert error_of(unsupported)["code"] == "unsupported_task_cancel"
     assert processing.status_code == 409

@@ -151,7 +151,7 @@ async def test_many_videos_and_cancel_answers_conform() -> None:
     clock = Clock()
     async with client(clock, task_seconds=(100, 100), multi_video_rate=1.0) as c:
         many = (await c.post(CREATE, json={"prompt": "p"})).json()["id"]
-        queued = (await c.post(CREATE, json={"model": "kling-v2.6-pro", "prompt": "p"})).json()
+        queued = (await c.post(CREATE, json={"model": "seedance-2.0", "prompt": "p"})).json()
         sora = (await c.post(CREATE, json={"model": "sora-2", "prompt": "p"})).json()
         cancelled = await c.delete(f"/v1/tasks/{queued['id']}")
         again = await c.delete(f"/v1/tasks/{queued['id']}")

@@ -111,7 +111,7 @@ class Api:
         task = self._find(request, key)
         if task is None:
             raise self._not_found(request)
-        if not catalog.profile(task.model).cancellable:
+        if task.model not in catalog.CANCELLABLE:
             message = f"Tasks of {task.model} cannot be cancelled"
             raise ApiError(400, "invalid_request_error", "unsupported_task_cancel", message)
         now = sb.clock()
@@ -119,7 +119,13 @@ class Api:
             message = "Only a queued (pending) task can be cancelled"
             raise ApiError(409, "invalid_request_error", "task_not_cancellable", message)
         sb.store.cancel(task, now)
-        return JSONResponse(self._task(task, request, now))
+        answer = self._task(task, request, now)
+        answer.update(
+            poll_url=f"/v1/tasks/{task.id}",
+            cancellation_status="cancelled",
+            error="Task cancelled before execution",
+        )
+        return JSONResponse(answer)
 
     async def models(self, request: Request) -> Response:
         self.sb.counters.model_requests += 1
