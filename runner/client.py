@@ -134,7 +134,7 @@ class ApiClient:
         limiter: RateLimiter,
         backoff: Backoff | None = None,
         timeout: httpx.Timeout | None = None,
-        confirm_not_found: float = CONFIRM_NOT_FOUND,
+        confirm_not_found: float | None = None,
         proxy: str | None = None,
     ) -> None:
         self._http = http
@@ -155,7 +155,7 @@ class ApiClient:
         # One GET per task in flight, reused for each of its polls: building an
         # httpx.Request (headers, URL) costs more than the rest of a poll's Python.
         self._polls: dict[tuple[str, str | None], httpx.Request] = {}
-        self._confirm = confirm_not_found
+        self._confirm = CONFIRM_NOT_FOUND if confirm_not_found is None else confirm_not_found
         self._missing: dict[str, float] = {}  # task id -> when the API first said not found
 
     @property

@@ -446,6 +446,24 @@ def test_transient_poll_answers_do_not_end_the_task(
     assert (jobs["job0"]["task_id"], jobs["job1"]["task_id"]) == ("t-a", "t-b")
 
 
+def test_only_a_confirmed_not_found_ends_the_task_and_its_id_is_kept(
+    tmp_path: Path, cli: Cli, hostile: HostileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner import client
+    from tests.hostile import not_found
+
+    monkeypatch.setattr(client, "CONFIRM_NOT_FOUND", 0.3)  # seconds between the two sightings
+    ByPrompt(hostile, {"gone": (created("t-gone"), [Reply(404, json=not_found("t-gone"))])})
+    manifest = write(tmp_path, ["gone"])
+    assert run(cli, hostile, manifest) == 1
+    no_traceback(cli)
+    entry = lock(tmp_path)["jobs"]["job0"]
+    assert (entry["status"], entry["task_id"]) == ("failed", "t-gone")
+    assert entry["error"]["code"] == "async_task_not_found"
+    polls = hostile.seen("GET", "/v1/tasks/t-gone")
+    assert len(polls) >= 2 and polls[-1].at - polls[0].at >= 0.3
+
+
 # -- 5. no silent stall -------------------------------------------------------------------
 
 
