@@ -39,7 +39,7 @@ async def fetch_live(client: httpx.AsyncClient, now: datetime | None = None) -> 
     for anything else that goes wrong.
     """
     known = builtin()
-    listing = await _get_json(client, LIST_PATH)
+    listing = await _get_json(client, LIST_PATH, unfiltered="/v1/models")
     items = liveshape.items_of(listing)
     if items is None:
         raise RefreshError("GET /v1/models: the answer has no list of models")
@@ -102,8 +102,11 @@ async def _details(client: httpx.AsyncClient, ids: Sequence[str]) -> dict[str, A
     return details
 
 
-async def _get_json(client: httpx.AsyncClient, path: str, *, missing_ok: bool = False) -> Any:
-    """GET ``path`` as JSON, waiting out 429s; None for a 403/404 when ``missing_ok``."""
+async def _get_json(
+    client: httpx.AsyncClient, path: str, *, missing_ok: bool = False, unfiltered: str = ""
+) -> Any:
+    """GET ``path`` as JSON, waiting out 429s; None for a 403/404 when ``missing_ok``;
+    ``unfiltered`` instead when the API refuses the query with a 400 (an older API)."""
     for attempt in range(_MAX_RETRIES + 1):
         try:
             response = await client.get(path)
@@ -126,6 +129,8 @@ async def _get_json(client: httpx.AsyncClient, path: str, *, missing_ok: bool = 
                 client,
             )
         )
+    if response.status_code == 400 and unfiltered:
+        return await _get_json(client, unfiltered)
     if response.status_code >= 400:
         raise RefreshError(
             _redact(

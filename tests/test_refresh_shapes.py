@@ -248,3 +248,22 @@ def test_validation_uses_the_refreshed_catalog(
     errors = [line.replace(": warning: ", ": error: ") for line in warnings]
     summary = "vidbatch: 4 error(s) in manifest; nothing was submitted"
     assert (code, out, err.splitlines()) == (2, "", [*errors, summary])
+
+
+def test_an_api_that_refuses_the_category_query_is_asked_for_the_whole_list() -> None:
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url.raw_path.decode()))
+        if request.url.query:
+            return httpx.Response(400, json={"error": {"message": "unknown parameter"}})
+        return httpx.Response(200, json=MINIMAL.get(request.url.path, {}))
+
+    async def go() -> ModelMatrix:
+        async with httpx.AsyncClient(
+            transport=httpx.MockTransport(handle), base_url="https://old.test"
+        ) as client:
+            return await refresh.fetch_live(client)
+
+    assert list(anyio.run(go).models) == ["zeta-video-2"]
+    assert seen == ["/v1/models?category=video", "/v1/models", "/v1/models/zeta-video-2"]
