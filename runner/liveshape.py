@@ -90,6 +90,8 @@ def read_info(item: Any, detail: Any, known: ModelInfo | None) -> ModelInfo:
         vendor=_vendor(entry, body) or (known.vendor if known else None),
         sources=("live",),
         pricing=_pricing(places),
+        # the live answers do not carry input counts: the documented ones stay
+        max_inputs=known.max_inputs if known else {},
     )
 
 

@@ -57,6 +57,9 @@ class ModelCheck:
         if found is None:
             chosen = tuple(_selector(value) for value in raw)
             found = self._judged[key] = tuple(self._judge(model, operation, chosen))
+        info = self.matrix.models.get(model)
+        if info is not None and info.max_inputs:  # few models: no cost for the others
+            found = (*found, *_counts(model, info, values))
         return found
 
     def _judge(self, model: str, operation: str, chosen: tuple[Any, ...]) -> list[Finding]:
@@ -90,6 +93,17 @@ class ModelCheck:
             "--allow-unknown-models accepts it; "
             "`vidbatch models --refresh` reads the live list)"
         )
+
+
+def _counts(model: str, info: ModelInfo, values: Mapping[str, Any]) -> list[Finding]:
+    """More items in a list input than the model is documented to take."""
+    found = []
+    for name, cap in info.max_inputs.items():
+        items = values.get(name)
+        if isinstance(items, list) and len(items) > cap:
+            message = f"model {model} takes at most {cap} {name}; {len(items)} given"
+            found.append(Finding(name, message))
+    return found
 
 
 def _lifecycle(model: str, info: ModelInfo) -> list[Finding]:

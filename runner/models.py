@@ -64,6 +64,7 @@ class ModelInfo:
     vendor: str | None = None
     sources: tuple[str, ...] = ()
     pricing: Mapping[str, Any] | None = None
+    max_inputs: Mapping[str, int] = field(default_factory=dict)  # list field to its cap
 
     def limits_for(self, operation: str) -> Limits:
         """The limits for ``operation``: its own constraints over the model's."""
@@ -147,6 +148,8 @@ def _info_json(info: ModelInfo) -> dict[str, Any]:
         }
     if info.stage is not None or info.replacement is not None:
         entry["lifecycle"] = {"stage": info.stage, "replacement_model": info.replacement}
+    if info.max_inputs:
+        entry["max_inputs"] = dict(info.max_inputs)
     if info.pricing is not None:
         entry["pricing"] = dict(info.pricing)
     if info.sources:
@@ -176,6 +179,7 @@ def _info(entry: Mapping[str, Any]) -> ModelInfo:
     lifecycle = entry.get("lifecycle") or {}
     constraints = entry.get("operation_constraints") or {}
     pricing = entry.get("pricing")
+    caps = entry.get("max_inputs") or {}
     return ModelInfo(
         operations=None if operations is None else tuple(str(o) for o in operations),
         limits=_limits(entry),
@@ -185,6 +189,7 @@ def _info(entry: Mapping[str, Any]) -> ModelInfo:
         vendor=_text(entry.get("vendor")),
         sources=tuple(str(s) for s in entry.get("sources") or ()),
         pricing=dict(pricing) if isinstance(pricing, dict) else None,
+        max_inputs={str(k): int(v) for k, v in caps.items()},
     )
 
 

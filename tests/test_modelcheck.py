@@ -57,6 +57,20 @@ def test_values_outside_what_the_catalog_lists_are_warnings() -> None:
     ]
 
 
+def test_more_inputs_than_the_model_takes_is_a_warning() -> None:
+    check = ModelCheck(models.builtin(), False)
+    refs = {"reference_images": [f"https://e.x/{i}.png" for i in range(8)]}
+    assert check.findings("grok-imagine-video", "reference-to-video", refs) == (
+        Finding(
+            "reference_images", "model grok-imagine-video takes at most 7 reference_images; 8 given"
+        ),
+    )
+    assert check.findings("seedance-2.0", "reference-to-video", refs) == ()
+    videos = {"reference_images": ["a"], "video_urls": ["a", "b", "c", "d"]}
+    [finding] = check.findings("seedance-2.0-fast", "reference-to-video", videos)
+    assert finding.message == "model seedance-2.0-fast takes at most 3 video_urls; 4 given"
+
+
 def test_operations_lifecycle_and_unknown_models() -> None:
     refresh = "`vidbatch models --refresh` reads the live catalog"
     assert findings("seed-x", "motion-control") == [

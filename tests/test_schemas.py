@@ -175,6 +175,9 @@ def test_models_json_holds_the_first_page_and_the_newest_models() -> None:
         assert entries[model]["operations"] == operations, model
     for model, resolutions in NEWEST["resolutions"].items():
         assert entries[model]["resolutions"] == resolutions, model
+    for model, caps in NEWEST["max_inputs"].items():
+        assert entries[model]["max_inputs"] == caps, model
+        assert builtin().models[model].max_inputs == caps
     for model, entry in entries.items():
         assert entry["sources"] and set(entry["sources"]) <= set(catalog["sources"]), model
         if entry["operations"] is not None:
