@@ -20,7 +20,7 @@ import contextlib
 import hashlib
 import os
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,12 +67,14 @@ class Downloader:
         attempts: int = 4,
         deadline: float = DEADLINE,
         allow_internal: bool = False,
+        proxy_for: Callable[[str], str | None] = lambda url: None,
     ) -> None:
         self._http = http
         self._max_bytes = max_bytes
         self._attempts = attempts
         self._deadline = deadline
         self._allow_internal = allow_internal
+        self._proxy_for = proxy_for  # the proxy a URL goes through, to name it when it fails
         self.fetched = 0
 
     async def fetch(self, url: str, dest: Path) -> Fetched:
@@ -91,7 +93,7 @@ class Downloader:
             except UrlExpired:
                 raise
             except (httpx.HTTPError, _Transient) as err:
-                problem = network.setup_problem(err)
+                problem = network.setup_problem(err, self._proxy_for(url))
                 if problem:
                     raise DownloadError(f"download failed: {problem}") from None
                 if attempt + 1 == self._attempts:

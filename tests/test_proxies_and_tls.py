@@ -223,3 +223,21 @@ def test_unreadable_ca_bundle_is_a_clear_error(
     assert run(cli, tls, tmp_path) == 2
     assert "cannot load the CA bundle (SSL_CERT_FILE=" in cli.err
     assert "Traceback" not in cli.err
+
+
+def test_unreachable_proxy_for_outputs_is_named_at_once(
+    cli: Cli, plain: HostileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API goes direct (NO_PROXY), its outputs (on "localhost") through a dead proxy."""
+    port = free_port()
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    video = f"http://localhost:{plain.port}/files/task-0001.mp4"
+    plain.script("GET", "/v1/tasks/", Reply(json=plain.task_answer("task-0001", video_url=video)))
+    started = time.monotonic()
+    assert run(cli, plain, tmp_path, count=1) == 1
+    assert time.monotonic() - started < 5
+    assert f"download failed: cannot reach the proxy http://127.0.0.1:{port}: ConnectError" in (
+        cli.err
+    )
+    assert plain.seen("GET", "/files/") == []

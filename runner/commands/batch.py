@@ -232,7 +232,9 @@ async def open_clients(
         if files_http is not None:
             await stack.enter_async_context(files_http)
             internal = api.sandbox or hosts.written_internal(httpx.URL(api.base_url).host)
-            downloader = Downloader(files_http, allow_internal=internal)
+            downloader = Downloader(
+                files_http, allow_internal=internal, proxy_for=clients.proxy_for
+            )
         yield Clients(client, downloader, sandbox)
 
 
