@@ -53,10 +53,19 @@ class Proxy:
         _wait_listening(int(port_file.read_text()))
 
     def seen(self, port: int) -> list[str]:
-        """The access-log lines about requests to 127.0.0.1:``port``."""
-        time.sleep(0.3)  # the log is written by the worker after the connection closes
-        lines = self.log.read_text().splitlines() if self.log.exists() else []
-        return [line for line in lines if f" 127.0.0.1:{port}" in line]
+        """The access-log lines about requests to 127.0.0.1:``port``.
+
+        A line is written once its connection closes: wait until the lines
+        stop coming (half a second without a new one, ten seconds at most)."""
+        found: list[str] = []
+        deadline, quiet = time.monotonic() + 10, time.monotonic() + 0.5
+        while time.monotonic() < deadline and (not found or time.monotonic() < quiet):
+            time.sleep(0.05)
+            lines = self.log.read_text().splitlines() if self.log.exists() else []
+            now = [line for line in lines if f" 127.0.0.1:{port}" in line]
+            if len(now) != len(found):
+                found, quiet = now, time.monotonic() + 0.5
+        return found
 
     def stop(self) -> None:
         self.process.terminate()
