@@ -356,6 +356,12 @@ def test_refresh_from_the_sandbox_writes_the_cache(tmp_path: Path) -> None:
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", shown["refreshed_at"])
     # the sandbox serves the built-in catalog: the same models and operations
     assert operations(models.load(cache)) == operations(models.builtin())
+    # and no invented limits: the examples validate against it without a warning
+    from runner import manifest
+
+    examples = sorted((Path(__file__).parent.parent / "manifests").glob("*.yaml"))
+    refreshed = models.load(cache)
+    assert [manifest.load(p, matrix=refreshed).warnings for p in examples] == [()] * len(examples)
 
 
 def test_refresh_over_http_sends_the_key_and_never_prints_it(tmp_path: Path) -> None:

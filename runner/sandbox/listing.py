@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from runner.models import ModelInfo, ModelMatrix
+from runner.models import LIMIT_FIELDS, ModelInfo, ModelMatrix
 from runner.sandbox.catalog import profile
 
 CREATED = 1767225600  # 2026-01-01, for every model
@@ -138,13 +138,11 @@ def _compact(model: str, info: ModelInfo) -> dict[str, Any]:
 
 
 def _summary(model: str, info: ModelInfo) -> dict[str, Any]:
-    """``request_format_summary``: the catalog's limits, else the family's plausible ones."""
-    family = profile(model)
+    """``request_format_summary`` with the catalog's documented limits only: invented
+    ones would make a catalog refreshed from the sandbox warn about documented values."""
     limits = info.limits
     summary: dict[str, Any] = {
-        "durations": list(limits.durations or family.durations),
-        "resolutions": list(limits.resolutions or family.resolutions),
-        "aspect_ratios": list(limits.aspect_ratios or family.aspect_ratios),
+        **{name: list(getattr(limits, name)) for name in LIMIT_FIELDS if getattr(limits, name)},
         "request_endpoint": ENDPOINT,
         "operation_constraints": [
             {
