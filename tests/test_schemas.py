@@ -215,7 +215,9 @@ def test_every_documented_request_is_accepted(name: str, tmp_path: Path) -> None
     assert list(schema.validator("manifest").iter_errors(document)) == []
     path = tmp_path / "doc.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    loaded = manifest.load(path).jobs[0]
+    read = manifest.load(path, strict=True)  # not even a warning from the catalog
+    loaded = read.jobs[0]
+    assert read.warnings == ()
     assert list(Draft202012Validator(SPEC_AS_DOCUMENTED).iter_errors(loaded.request)) == []
     assert loaded.seed_mode == "derived"
     assert loaded.body(None) == {**body, "seed": loaded.seed}
