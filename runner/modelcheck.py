@@ -135,4 +135,3 @@ def _number(text: str) -> float | None:
         return float(text.rstrip("s"))
     except ValueError:
         return None
-
