@@ -352,6 +352,9 @@ def test_refresh_from_the_sandbox_writes_the_cache(tmp_path: Path) -> None:
     assert err == f"cached {count} models from http://api.sandbox.invalid in {cache}\n"
     shown = json.loads(out)
     assert shown["source"] == str(cache)
+    code, table, _ = run_cli("models", env=env)
+    footer = table.splitlines()[-3]
+    assert footer.startswith(f"{count} models; source: {cache} (from http://api.sandbox.invalid")
     assert shown["base_url"] == "http://api.sandbox.invalid"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", shown["refreshed_at"])
     # the sandbox serves the built-in catalog: the same models and operations

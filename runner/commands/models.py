@@ -76,7 +76,9 @@ def render_table(matrix: models.ModelMatrix) -> str:
         cells = [_cell(info.operations, op).center(len(name)) for name, op in COLUMNS]
         lines.append("  ".join([model.ljust(width), *cells, _lifecycle(info)]).rstrip())
     count = len(matrix.models)
-    made = f" at {matrix.refreshed_at}" if matrix.refreshed_at else ""
+    made = ""
+    if matrix.base_url or matrix.refreshed_at:  # a refreshed cache says where and when
+        made = f" (from {matrix.base_url or 'an unknown API'} at {matrix.refreshed_at or '?'})"
     lines += ["", f"{count} model{'s' if count != 1 else ''}; source: {matrix.source}{made}"]
     lines.append("columns: " + ", ".join(f"{name} = {op}" for name, op in COLUMNS))
     if any(info.operations is None for info in matrix.models.values()):
