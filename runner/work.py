@@ -140,6 +140,12 @@ class JobWork:
         except WriteError:
             self.store.restore(self.key, previous)  # not recorded, so not sent
             raise
+        except BaseException:
+            # Cancelled (Ctrl-C) while the intent was being written, perhaps after it
+            # reached the disk: no create was sent, so the intent is withdrawn rather
+            # than left to be read as a create in flight (uncertain) by the close.
+            await self._revert(previous)
+            raise
         try:
             created = await self.client.create(body, self._record_created, self._warn)
         except HeldByAnotherJob as err:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+import anyio.lowlevel
+import pytest
 
 from runner.client import KeyRefused, NoBalance
+from runner.engine import Engine
 from runner.job import RunSettings
-from runner.lockfile import IN_FLIGHT
+from runner.lockfile import IN_FLIGHT, LockStore
 from runner.plan import PlanOptions
 from runner.session import Overrides
 from tests.engine_support import run_engine, sandbox_for, statuses
@@ -77,6 +83,44 @@ def test_interrupt_saves_state_and_next_run_resumes(tmp_path: Path) -> None:
     assert second.outcome.all_done
     assert sandbox.counters.tasks_made == sandbox.counters.creates == 8
     assert statuses(lock) == {f"job{i}": "completed" for i in range(8)}
+
+
+def test_interrupt_while_an_intent_is_written_withdraws_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl-C can land while the intent is being journaled, after it reached the
+    # disk: no create was sent, so it must not be left to read as one in flight
+    # (the close would make it uncertain, blocking the job).
+    manifest = make_manifest(tmp_path, 4, run=settings(concurrency=1))
+    sandbox = sandbox_for(task_seconds=(0.3, 0.4))
+    real_put = LockStore.put
+    engines: list[Engine] = []
+
+    async def put(store: LockStore, key: str, entry: Mapping[str, Any]) -> None:
+        await real_put(store, key, entry)
+        if key == "job1" and entry.get("task_id") is None and entry.get("status") == "pending":
+            engines[0].interrupt()
+            await anyio.lowlevel.checkpoint()  # the cancellation comes here, inside the put
+
+    monkeypatch.setattr(LockStore, "put", put)
+    monkeypatch.setattr(Engine, "run", _remembering(Engine.run, engines))
+    first = run_engine([manifest], sandbox)
+    assert first.outcome.interrupted
+    doc = validate_lockfile(manifest.default_lockfile())
+    assert set(doc["jobs"]) == {"job0"}  # job1's intent withdrawn, nothing left uncertain
+    assert sandbox.counters.creates == 1
+    monkeypatch.undo()
+    second = run_engine([manifest], sandbox)
+    assert second.outcome.all_done
+    assert sandbox.counters.tasks_made == sandbox.counters.creates == 4
+
+
+def _remembering(run: Any, engines: list[Engine]) -> Any:
+    async def remembered(engine: Engine, *args: Any, **kwargs: Any) -> Any:
+        engines.append(engine)
+        return await run(engine, *args, **kwargs)
+
+    return remembered
 
 
 def test_full_run_removes_jobs_gone_from_the_manifest(tmp_path: Path) -> None:
