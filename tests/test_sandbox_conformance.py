@@ -4,7 +4,7 @@ schema for its status: success and error, every task state.
 
 Deliberate deviations, each kept to what the README documents of the API:
 
-- an unknown, expired or another key's task answers 404 ``async_task_not_found``
+- an unknown or expired task answers 404 ``async_task_not_found`` (another key's: 403)
   on ``GET /v1/tasks/{id}``, where the spec lists only 403; the body is then
   checked against ``ApiError``;
 - injected faults (429, 500, 502, 503, 504) on paths whose spec omits that
