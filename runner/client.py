@@ -215,7 +215,7 @@ class ApiClient:
             if response is not None and response.is_success:
                 state = responses.task_state(outcome.body, task_id)
                 if state is not None:
-                    self._limiter.succeeded()
+                    self._limiter.succeeded(response.headers)
                     self._missing.pop(task_id, None)
                     return state
             elif response is not None:
@@ -268,7 +268,7 @@ class ApiClient:
                 raise CreateUncertain(
                     f"the answer to the create names no usable task id (HTTP {status})"
                 )
-            self._limiter.succeeded()
+            self._limiter.succeeded(response.headers)
             return created
         if response.status_code == 504:
             raise CreateUncertain("the gateway timed out (HTTP 504) after the create was sent")
@@ -311,7 +311,7 @@ class ApiClient:
             asked = retry_after(response, outcome.body)
             wait = delay if asked is None else asked
             before = self._limiter.pauses
-            self._limiter.pause(wait)
+            self._limiter.pause(wait, response.headers)
             # Reported once per pause, not by every request that runs into it.
             if notice is not None and wait > NOTICE_AFTER and self._limiter.pauses > before:
                 most = " (the most vidbatch waits)" if wait >= MAX_RETRY_AFTER else ""

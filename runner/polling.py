@@ -18,6 +18,10 @@ learns, from each task's progress slope, how long its tasks queued before they
 began (``Starts``), and once it has seen a few it polls a new task first where
 most of them had begun (never before ``poll.initial``, never past ``poll.max``).
 The first reading then comes in the first poll, and the end in about three.
+
+The first poll and the hop for a second reading are speculative: when the run's
+request budget is short they yield to creates and to polls aimed at a predicted
+end (``ratelimit.speculative``), so that a finished task is still seen soon.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from __future__ import annotations
 import random
 from collections import deque
 from dataclasses import dataclass, field
+
+from runner import ratelimit
 
 GROWTH = 1.5
 SHORT = 0.8  # with one reading, aim this far towards the predicted end
@@ -70,6 +76,7 @@ class PollPlan:
 
     def first(self) -> float:
         self._delay = self.initial  # a task still queued then: grow from here
+        ratelimit.speculative()
         if self.starts is None:
             return self.initial
         return self.starts.first_poll(self.initial, self.maximum)
@@ -93,16 +100,19 @@ class PollPlan:
             (t0, p0), (t1, p1) = self._readings[0], self._readings[-1]
             remaining = (100 - p1 - 0.5) * (t1 - t0) / (p1 - p0)  # p1 is rounded down
             delay = remaining * PAST + MIN_DELAY / 5
+            ratelimit.speculative(False)
         else:
             started = (self._quiet_since + now) / 2
             remaining = (now - started) * (100 - progress) / progress
             # One rounded-down reading of a few percent says little: look again
             # soon (at most as long again as the task has run) for a slope.
             delay = min(remaining * SHORT, max(now - self.submitted, self.initial))
+            ratelimit.speculative()
         self._delay = min(self.maximum, max(MIN_DELAY, delay)) * random.uniform(1.0, 1.02)
         return self._delay
 
     def _grow(self) -> float:
+        ratelimit.speculative(False)  # no progress to go by: the task may end any time
         grown = min(self.maximum, max(self._delay, self.initial) * GROWTH)
         self._delay = grown
         return grown * random.uniform(0.9, 1.1)

@@ -1,32 +1,59 @@
-"""One request budget for a whole run: a token bucket plus a shared pause.
+"""One request budget for a whole run: a token bucket, a queue, and shared pauses.
 
 Every request to the API (creates, polls, URL refreshes) takes a token first, so
 ``rate`` bounds them together, as the provider counts status polls against the
-same per-key limit as creates (api/README.md, "Rate limits"). A 429 carries a
-Retry-After; it pauses *every* request until it passes, not only the one that
-got it, and lowers the pace a little so that a rate set above the account's
-limit settles just under it instead of hitting it again and again.
+same per-key limit as creates (api/README.md, "Rate limits"). How fast tokens
+come is ``runner.pace``: the configured rate, lowered only when 429s or the
+rate-limit headers say the server's limit is below it.
+
+A 429's Retry-After is always honoured by the request that got it: its retry
+takes no token before then. It holds *every* request when the answers say the
+pace is too high, or when it is long (a server asking for more than a few
+seconds means the key, not the one request); a lone short one, gateway noise,
+delays only its own request.
+
+When the budget is short, requests queue, and the queue is ordered by urgency:
+creates for free slots and polls of tasks likely to be finished go before
+speculative early polls (``speculative()``), which wait at most ``PATIENCE``
+seconds longer than they would in arrival order.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 import anyio
+
+from runner import pace
+from runner.responses import MAX_RETRY_AFTER
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
-_FLOOR = 0.1  # never slow below this fraction of the configured rate
-_WINDOW = 1.5  # seconds of accepted requests that estimate the server's limit
-_UNDER = 0.95  # after a 429, pace at this fraction of that estimate
-_BLIND = 0.7  # or, without a full window yet, cut the pace by this factor
-_HALF = 0.5  # never more than this cut at once
-_CALM = 0.5  # seconds: 429s come in bunches; slow down once per bunch
-_RECENT = 5.0  # seconds: a 429 this soon after the last one measures the limit
-_RECOVERY = 0.0005  # fraction of the configured rate regained per accepted request
+PATIENCE = 2.0  # seconds a speculative poll yields to more urgent requests, at most
+SHARED_AFTER = 5.0  # seconds: a longer Retry-After holds every request
+# Set by the task that will send the request, read by the limiter inside the
+# client: the poll schedule knows how likely a poll is to find its task done, the
+# budget is taken deep inside ApiClient.poll, and each task has its own context.
+_SPECULATIVE: ContextVar[bool] = ContextVar("vidbatch_speculative", default=False)
+_HELD: ContextVar[tuple[object, float] | None] = ContextVar("vidbatch_held", default=None)
+
+
+def speculative(flag: bool = True) -> None:
+    """Mark this task's next request as a speculative poll (or not): it yields to others."""
+    _SPECULATIVE.set(flag)
+
+
+@dataclass(order=True)
+class _Waiter:
+    key: float  # arrival time, plus PATIENCE for a speculative poll
+    seq: int
+    woken: anyio.Event | None = field(default=None, compare=False)
 
 
 class RateLimiter:
@@ -41,92 +68,118 @@ class RateLimiter:
         *,
         clock: Clock = time.monotonic,  # the event loop's clock, without a lookup
         sleep: Sleep = anyio.sleep,
+        wall: Clock = time.time,  # for a rate-limit reset given as a Unix time
     ) -> None:
-        self._configured = rate if rate and rate > 0 else None
-        self._rate = self._configured
+        configured = rate if rate and rate > 0 else None
         self._clock = clock
         self._sleep = sleep
+        self._wall = wall
+        self._pace = None if configured is None else pace.Pace(configured, clock())
         self._last = float("-inf")  # when the last token was taken
-        self._gate = anyio.Lock()
+        self._queue: list[_Waiter] = []
+        self._seq = itertools.count()
         self._paused_until = 0.0
-        self._slowed_at = float("-inf")
-        self._accepted: deque[float] = deque()
-        self._started: float | None = None  # the first request (the clock needs a loop)
         self.acquired = 0
-        self.pauses = 0
+        self.pauses = 0  # pauses that held every request
 
     @property
     def rate(self) -> float | None:
-        """The current pace, lowered after 429s and slowly regained."""
-        return self._rate
+        """The current pace: lowered when the server says so, regained per clean second."""
+        return None if self._pace is None else self._pace.rate(self._clock())
+
+    @property
+    def limit(self) -> float | None:
+        """The server's limit as found from its answers, if any said there is one."""
+        return None if self._pace is None else self._pace.limit
 
     async def acquire(self) -> None:
-        """Wait for a token, and for any pause to pass.
+        """Wait out this task's own Retry-After, then for a token and any shared pause.
 
-        Callers queue at one gate, and the one at its head works out its wait
-        from the pace *now*: a slow-down or a pause applies to every request not
-        yet sent, not only to those that come after it.
-        """
-        if self._started is None:
-            self._started = self._clock()
+        The waiter at the head of the queue works out its wait from the pace
+        *now*: a slow-down or a pause applies to every request not yet sent."""
+        urgent = not _SPECULATIVE.get()
+        _SPECULATIVE.set(False)
+        held = _HELD.get()
+        if held is not None and held[0] is self:
+            _HELD.set(None)
+            if held[1] > self._clock():
+                await self._sleep(held[1] - self._clock())
         now = self._clock()
-        interval = 0.0 if self._rate is None else 1.0 / self._rate
-        if not self._gate.locked() and max(self._paused_until, self._last + interval) <= now:
-            self._last = max(self._last + interval, now - interval)  # no one waits: go
-            self.acquired += 1
+        if not self._queue and self._ready() <= now:
+            self._take(now)
             return
-        async with self._gate:
-            while True:
-                now = self._clock()
-                interval = 0.0 if self._rate is None else 1.0 / self._rate
-                ready = max(self._paused_until, self._last + interval)
-                if ready <= now:
-                    break
-                await self._sleep(ready - now)
-            # A late wake-up may be made up once, never more (no bursts).
-            self._last = max(self._last + interval, now - interval)
+        waiter = _Waiter(now + (0.0 if urgent else PATIENCE), next(self._seq))
+        heapq.heappush(self._queue, waiter)
+        try:
+            now = await self._wait_turn(waiter)
+        except BaseException:
+            self._leave(waiter)
+            raise
+        heapq.heappop(self._queue)
+        self._take(now)
+        self._wake_head()
+
+    async def _wait_turn(self, waiter: _Waiter) -> float:
+        while True:
+            if self._queue[0] is not waiter:
+                waiter.woken = anyio.Event()
+                await waiter.woken.wait()
+                continue
+            now = self._clock()
+            ready = self._ready()
+            if ready <= now:
+                return now
+            await self._sleep(ready - now)
+
+    def _ready(self) -> float:
+        rate = self.rate
+        return max(self._paused_until, self._last + (0.0 if rate is None else 1.0 / rate))
+
+    def _take(self, now: float) -> None:
+        rate = self.rate
+        interval = 0.0 if rate is None else 1.0 / rate
+        # A late wake-up may be made up once, never more (no bursts).
+        self._last = max(self._last + interval, now - interval)
         self.acquired += 1
 
-    def pause(self, seconds: float) -> None:
-        """Hold every request for ``seconds`` (a Retry-After), and slow down."""
-        until = self._clock() + max(0.0, seconds)
-        if until > self._paused_until:
+    def _leave(self, waiter: _Waiter) -> None:
+        head = bool(self._queue) and self._queue[0] is waiter
+        self._queue.remove(waiter)
+        heapq.heapify(self._queue)
+        if head:
+            self._wake_head()
+
+    def _wake_head(self) -> None:
+        if self._queue and self._queue[0].woken is not None:
+            self._queue[0].woken.set()
+
+    def pause(self, seconds: float, headers: Mapping[str, str] | None = None) -> None:
+        """A 429 asked this task to wait ``seconds`` (its Retry-After, already capped).
+
+        The task's next request waits that long; every request does when the
+        pace is too high (then it is also cut) or the wait is long."""
+        now = self._clock()
+        until = now + max(0.0, seconds)
+        held = _HELD.get()
+        _HELD.set((self, until if held is None or held[0] is not self else max(held[1], until)))
+        budget = pace.budget(headers, self._wall())
+        spent = budget is not None and budget[0] == 0
+        too_fast = self._pace is not None and self._pace.rejected(now, spent)
+        if spent and budget is not None:
+            until = max(until, now + min(MAX_RETRY_AFTER, budget[1]))
+        if (too_fast or spent or seconds > SHARED_AFTER) and until > self._paused_until:
             self._paused_until = until
             self.pauses += 1
-        now = self._clock()
-        if self._rate is None or self._configured is None or now - self._slowed_at < _CALM:
-            return
-        self._rate = max(self._configured * _FLOOR, self._slower(now))
-        self._slowed_at = now
 
-    def _slower(self, now: float) -> float:
-        """The pace after a 429: just under the rate the server accepted lately.
-
-        Since the previous 429 (when recent) the server's burst allowance was
-        spent, so what it accepted since is its refill rate: its real limit.
-        """
-        assert self._rate is not None
-        since = now - self._slowed_at
-        if since <= _RECENT:
-            accepted = sum(1 for t in self._accepted if t > self._slowed_at) / since
-            return max(min(self._rate, accepted) * _UNDER, self._rate * _HALF)
-        if self._started is not None and now - self._started >= _WINDOW:
-            # Only our own demand, maybe: never cut more than blindly.
-            self._forget_before(now - _WINDOW)
-            accepted = len(self._accepted) / _WINDOW
-            return max(min(self._rate, accepted) * _UNDER, self._rate * _BLIND)
-        return self._rate * _BLIND
-
-    def succeeded(self) -> None:
-        """A request got through: count it, and regain a little of the configured pace."""
-        if self._rate is None or self._configured is None:
+    def succeeded(self, headers: Mapping[str, str] | None = None) -> None:
+        """A request got through: count it, and regain pace for the clean time since the last."""
+        if self._pace is None:
             return
         now = self._clock()
-        self._accepted.append(now)
-        if len(self._accepted) > 2 * _RECENT * self._configured:
-            self._forget_before(now - _RECENT)
-        self._rate = min(self._configured, self._rate + self._configured * _RECOVERY)
-
-    def _forget_before(self, moment: float) -> None:
-        while self._accepted and self._accepted[0] < moment:
-            self._accepted.popleft()
+        budget = pace.budget(headers, self._wall())
+        self._pace.accepted(now, budget)
+        if budget is not None and budget[0] == 0:  # spent: nothing is accepted until the reset
+            until = now + min(MAX_RETRY_AFTER, budget[1])
+            if until > self._paused_until:
+                self._paused_until = until
+                self.pauses += 1
