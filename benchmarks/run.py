@@ -30,8 +30,13 @@ C  5,000 jobs of 0.5-1.5 s, 200 in flight, --no-download. Once plain: CPU per
    final lockfile's size. Without strace that half says so and is not measured.
 D  ``vidbatch validate`` and ``vidbatch plan`` (no lockfile) of a manifest that
    expands to 100,000 jobs (benchmarks/validate_scale.py's manifest).
+F  60 jobs of 0.5-2 s, 6 in flight, under a gateway's noise (issue 11: a random
+   6% of requests 429 with Retry-After 1 s, 6% 5xx, 2% of polls dropped, 2%
+   garbled), at a rate that does not bind (100/s) and at the built-in default;
+   each beside the same run without faults. Span / ideal (not binding) and
+   span / fault-free span (default rate), notice delay, polls per task.
 
-Every figure is printed as a ratio against its ideal or floor (issue 5) with
+Every figure is printed as a ratio against its ideal or floor (issues 5, 11) with
 PASS or MISS; the exit status is 1 when any floor is missed.
 
 BENCH_PYTHONPATH=/copy puts another copy of the package (/copy/runner/) first on
@@ -39,7 +44,7 @@ the path of every process started: a what-if measurement of a patched runner
 without touching the tree.
 
 Modules: harness (processes, wait4, the served sandbox), workload (manifest,
-measured run), span (A), rate (B), scale (C, D), figures (the ideal span and
+measured run), span (A), rate (B), scale (C, D), faultmix (F), figures (the ideal span and
 timings from the sandbox record), writes (strace log), rows (result rows),
 naive (the baseline). The machine is shared: each scenario notes the load average it
 started under.
@@ -55,6 +60,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import faultmix
 import harness
 import rate
 import scale
@@ -62,8 +68,8 @@ import span
 from rows import Figure, medians
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-FULL = {"A": (240, 60), "B": (400, 100, 20.0), "C": (5000, 200), "D": (100_000,)}
-QUICK = {"A": (60, 20), "B": (120, 40, 20.0), "C": (500, 100), "D": (10_000,)}
+FULL = {"A": (240, 60), "B": (400, 100, 20.0), "C": (5000, 200), "D": (100_000,), "F": (60, 6)}
+QUICK = {"A": (60, 20), "B": (120, 40, 20.0), "C": (500, 100), "D": (10_000,), "F": (30, 6)}
 
 
 def run_scenarios(
@@ -97,6 +103,8 @@ def _one(name: str, size: tuple[float, ...], repeat: int) -> list[Figure]:
         return at_limit + rate.scenario_b(tasks, concurrency, limit, 2 * limit)
     if name == "C":
         return scale.scenario_c(int(size[0]), int(size[1]))
+    if name == "F":
+        return faultmix.scenario_f(int(size[0]), int(size[1]))
     return scale.scenario_d(int(size[0]))
 
 
@@ -159,7 +167,7 @@ def report(rows: list[Figure], loads: dict[str, str], quick: bool) -> str:
         *(f"  - {name}: {state}" for name, state in loads.items()),
         "",
         "Ratio is value / ideal (span), or value / floor (the rest); the floor is the "
-        "bound on that ratio from issue 5.",
+        "bound on that ratio from issue 5 (F: issue 11).",
         "",
         "## Floors",
         "",
@@ -176,7 +184,7 @@ def report(rows: list[Figure], loads: dict[str, str], quick: bool) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs, a smoke check")
-    parser.add_argument("--only", default="ABCD", help="scenarios to run, e.g. A,C")
+    parser.add_argument("--only", default="ABCDF", help="scenarios to run, e.g. A,C")
     parser.add_argument(
         "--repeat",
         type=int,

@@ -13,14 +13,15 @@ import harness
 MODEL = "kling-v2.6-pro"
 
 
-def write_manifest(folder: Path, tasks: int, concurrency: int, rate: float) -> Path:
-    """``tasks`` text-to-video jobs (one matrix over seeds), with these run settings."""
+def write_manifest(folder: Path, tasks: int, concurrency: int, rate: float | None) -> Path:
+    """``tasks`` text-to-video jobs (one matrix over seeds), with these run settings
+    (``rate`` None: the built-in default)."""
     seeds = ", ".join(str(i) for i in range(tasks))
+    rate_line = "" if rate is None else f"\n  rate: {rate:g}"
     text = f"""version: 1
 defaults: {{model: {MODEL}, duration: 5}}
 run:
-  concurrency: {concurrency}
-  rate: {rate:g}
+  concurrency: {concurrency}{rate_line}
   timeout: 10m
   poll: {{initial: 0.2s, max: 2s}}
 output: {{dir: renders, name: "${{job}}.mp4"}}
