@@ -262,7 +262,7 @@ class ApiClient:
                 return None
             raise CreateUncertain(f"no answer to the create ({network.describe(outcome.error)})")
         if response.is_success:
-            created = responses.created(outcome.body)
+            created = responses.created(outcome.body, response.headers)
             if created is None:
                 status = response.status_code
                 raise CreateUncertain(
@@ -283,7 +283,7 @@ class ApiClient:
         if status == 429 or (status >= 500 and _retryable(body)):
             return
         self._raise_for_key(status, body)
-        raise JobRejected(api_error(status, body))
+        raise JobRejected(api_error(status, body, response.headers))
 
     def _raise_for_poll(self, task_id: str, response: httpx.Response, body: Any) -> None:
         """Raise when the key is refused or the task is gone for sure; else retry."""
@@ -294,7 +294,7 @@ class ApiClient:
             if first is None:
                 self._missing[task_id] = now
             elif now - first >= self._confirm:  # seen twice, far enough apart
-                raise TaskNotFound(api_error(status, body))
+                raise TaskNotFound(api_error(status, body, response.headers))
 
     def _raise_for_key(self, status: int, body: Any) -> None:
         if status not in (401, 402):
@@ -324,7 +324,7 @@ class ApiClient:
     def _gave_up(self, outcome: _Outcome) -> dict[str, Any]:
         response = outcome.response
         if response is not None:
-            error = api_error(response.status_code, outcome.body)
+            error = api_error(response.status_code, outcome.body, response.headers)
             error["message"] = f"gave up after {self._backoff.attempts} tries: {error['message']}"
             return error
         kind = network.describe(outcome.error)

@@ -28,7 +28,14 @@ _IN_FLIGHT = frozenset({"pending", "processing", "timed_out"})
 _FINGERPRINT = re.compile(r"sha256:[0-9a-f]{64}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z")
-_ERROR_FIELDS = {"type": (str,), "code": (str, int), "param": (str,), "status": (int,)}
+_ERROR_FIELDS = {
+    "type": (str,),
+    "code": (str, int),
+    "param": (str,),
+    "status": (int,),
+    "request_id": (str,),
+}
+_RECEIPT = ("request_id", "billing_transaction_id", "header_task_id")
 
 
 def repair(jobs: dict[str, Any]) -> list[str]:
@@ -78,6 +85,10 @@ def _invalid(entry: dict[str, Any]) -> Iterator[str]:
     poll_url = get("poll_url")
     if poll_url is not None and apitext.url(poll_url, relative=True) is None:
         yield "poll_url"
+    for name in _RECEIPT:
+        value = get(name)
+        if value is not None and apitext.task_id(value) != value:
+            yield name
     status = get("status")
     if type(status) is not str or status not in STATUSES:
         yield "status"

@@ -224,6 +224,8 @@ def _facts(row: JobRow) -> str:
         ("time taken", None if taken is None else format_seconds(taken)),
         ("attempts", entry.get("attempts")),
         ("task", entry.get("task_id")),
+        ("request id", entry.get("request_id") or (entry.get("error") or {}).get("request_id")),
+        ("billing transaction", entry.get("billing_transaction_id")),
     ]
     items = "".join(
         f"<dt>{_e(name)}</dt><dd>{_e(str(value))}</dd>"

@@ -15,7 +15,8 @@ a completed task whose only output URLs are unusable fails with a clear error.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -58,12 +59,24 @@ class Video:
     duration: float | None = None
 
 
+# What the provider asks clients to keep, to quote when asking about a request or
+# a charge: the request id (a header, or ``error.request_id``), the billing
+# transaction (the task's ``billing_transaction_id``, or a header) and the task id
+# the gateway put in a header. Each is recorded under its lockfile name.
+RECEIPT_HEADERS = {
+    "request_id": "x-request-id",
+    "billing_transaction_id": "x-billing-transaction-id",
+    "header_task_id": "x-task-id",
+}
+
+
 @dataclass(frozen=True)
 class Created:
-    """A create's answer: the task id and where to poll it."""
+    """A create's answer: the task id and where to poll it, and its receipt."""
 
     task_id: str
     poll_url: str | None
+    receipt: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -74,9 +87,10 @@ class TaskState:
     progress: int | None = None
     videos: tuple[Video, ...] = ()
     error: dict[str, Any] | None = None
+    billing_transaction_id: str | None = None
 
 
-def created(body: Any) -> Created | None:
+def created(body: Any, headers: Mapping[str, str] | None = None) -> Created | None:
     """The task a create made, or None when the answer names no usable task id.
 
     An unusable ``poll_url`` (a line break in it, a bad host, another scheme) is
@@ -88,7 +102,21 @@ def created(body: Any) -> Created | None:
     task_id = apitext.task_id(body.get("task_id") or body.get("id"))
     if task_id is None:
         return None
-    return Created(task_id, poll_url(body.get("poll_url")))
+    return Created(task_id, poll_url(body.get("poll_url")), receipt(headers or {}, body))
+
+
+def receipt(headers: Mapping[str, str], body: Any) -> dict[str, str]:
+    """The ids of RECEIPT_HEADERS an answer carries (the body's before a header's);
+    each a short printable string, else left out."""
+    found: dict[str, str] = {}
+    error = body.get("error") if isinstance(body, dict) else None
+    for name, header in RECEIPT_HEADERS.items():
+        inner = error.get(name) if isinstance(error, dict) else None
+        given = body.get(name) if isinstance(body, dict) else None
+        value = apitext.task_id(given or inner or headers.get(header))
+        if value is not None:
+            found[name] = value
+    return found
 
 
 def poll_url(value: Any) -> str | None:
@@ -114,7 +142,8 @@ def task_state(body: Any, task_id: str | None = None) -> TaskState | None:
     error = task_error(body) if status == "failed" else None
     if status == "completed" and not found and refused:
         status, error = "failed", _unusable_output(refused)
-    return TaskState(status, _progress(body.get("progress")), found, error)
+    billing = apitext.task_id(body.get("billing_transaction_id"))
+    return TaskState(status, _progress(body.get("progress")), found, error, billing)
 
 
 def videos(body: dict[str, Any]) -> tuple[Video, ...]:
@@ -168,9 +197,10 @@ def task_error(body: dict[str, Any]) -> dict[str, Any]:
     return {"message": "the task failed without an error message"}
 
 
-def api_error(status: int, body: Any) -> dict[str, Any]:
+def api_error(status: int, body: Any, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
     """An error answer as the lockfile records it: message, type, code, param, status,
-    hint, validation_errors (each {field, message, code, param})."""
+    hint, request_id (the body's, else the header's), validation_errors (each
+    {field, message, code, param})."""
     raw = body.get("error") if isinstance(body, dict) else None
     error: dict[str, Any] = _error_object(raw) if isinstance(raw, dict) else {"message": ""}
     if isinstance(raw, str):
@@ -178,6 +208,10 @@ def api_error(status: int, body: Any) -> dict[str, Any]:
     if not error["message"]:
         error["message"] = f"HTTP {status}"
     error["status"] = status
+    if "request_id" not in error and headers is not None:
+        request_id = apitext.task_id(headers.get(RECEIPT_HEADERS["request_id"]))
+        if request_id is not None:
+            error["request_id"] = request_id
     details = body.get("validation_errors") if isinstance(body, dict) else None
     if isinstance(details, list) and details:
         error["validation_errors"] = [_detail(d) for d in details[:MAX_VALIDATION_ERRORS]]
@@ -225,7 +259,7 @@ def _error_object(raw: dict[str, Any]) -> dict[str, Any]:
     if isinstance(message, (int, float)) and not isinstance(message, bool):
         message = str(message)
     error: dict[str, Any] = {"message": apitext.text(message) or ""}
-    for name in ("type", "code", "param", "hint", "did_you_mean"):
+    for name in ("type", "code", "param", "hint", "did_you_mean", "request_id"):
         value = _scalar(raw.get(name))
         if value is not None:
             error[name] = value

@@ -214,7 +214,8 @@ class JobWork:
                 await self._complete(state)
                 return "completed"
             if state.status == "failed":
-                await self._finish("failed", state.error or {"message": "failed"})
+                error = state.error or {"message": "failed"}
+                await self._finish("failed", error, more=_billing(state))
                 return "failed"
             if state.status == "processing" and status != "processing":
                 status = "processing"  # not worth an fsync: a crash loses nothing by it
@@ -313,18 +314,32 @@ class JobWork:
             finished = utc_now()
             await self.store.update(self.key, status="uncertain", error=error, finished_at=finished)
             raise HeldByAnotherJob(message)
-        await self.store.update(self.key, task_id=created.task_id, poll_url=created.poll_url)
+        await self.store.update(
+            self.key, task_id=created.task_id, poll_url=created.poll_url, **created.receipt
+        )
 
     async def _complete(self, state: TaskState) -> None:
         outputs = [output_entry(video) for video in state.videos]
+        fields = _billing(state)
         # Not waited for: were it lost, the next run would poll the task again.
         self.store.update_soon(
-            self.key, status="completed", finished_at=utc_now(), outputs=outputs, error=None
+            self.key,
+            status="completed",
+            finished_at=utc_now(),
+            outputs=outputs,
+            error=None,
+            **fields,
         )
         self._emit("completed", outputs=len(outputs))
 
-    async def _finish(self, status: str, error: dict[str, Any], finished: bool = True) -> None:
-        fields: dict[str, Any] = {"status": status, "error": error}
+    async def _finish(
+        self,
+        status: str,
+        error: dict[str, Any],
+        finished: bool = True,
+        more: dict[str, str] | None = None,
+    ) -> None:
+        fields: dict[str, Any] = {"status": status, "error": error, **(more or {})}
         if finished:
             fields["finished_at"] = utc_now()
         await self.store.update(self.key, **fields)
@@ -376,3 +391,10 @@ def _started_at(stamp: Any) -> float:
     except ValueError:
         return now
     return now - max(0.0, time.time() - when)
+
+
+def _billing(state: TaskState) -> dict[str, str]:
+    """The billing transaction a poll named, to record with the task's end."""
+    if state.billing_transaction_id is None:
+        return {}
+    return {"billing_transaction_id": state.billing_transaction_id}

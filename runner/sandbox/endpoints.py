@@ -244,6 +244,7 @@ class Api:
             "model": task.model,
             "operation": task.operation,
             "created": task.created_unix,
+            "billing_transaction_id": billing_transaction(task),
         }
         if status == "completed":
             answer.update(self._result(task, request, now))
@@ -293,3 +294,8 @@ def _garbled(answer: dict[str, Any], truncate: bool) -> Response:
     else:
         body = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
     return Response(body, status_code=200, media_type="application/json")
+
+
+def billing_transaction(task: Task) -> str:
+    """The billing transaction of ``task`` (VideoTaskResponse.billing_transaction_id)."""
+    return "btx_" + task.id.removeprefix("ldtask_")
