@@ -18,9 +18,9 @@ configured rate per second) while far below that limit, slowly near it, so that
 probing past a real limit costs about one 429 in a hundred requests; the longer
 the pace holds past the limit without a 429, the faster it climbs, so that a limit
 found too low (from noise, or a limit since raised) is outgrown in about a
-minute. Near the limit, an isolated 429 steps the pace back a little (the fast climb
-soon makes it up) and, below it, lowers it, by at most ``SLACK`` in all, so that
-noise cannot wear it down; with no limit found, an isolated 429 only delays the
+minute. Near the limit, an isolated 429 steps the pace back a little (the fast
+climb soon makes it up) and, below it, lowers it, by at most ``SLACK`` in all, so
+that noise cannot wear it down; with no limit found, an isolated 429 only delays the
 request that got it (``ratelimit.RateLimiter.pause``).
 """
 
@@ -92,7 +92,8 @@ class Pace:
         self._answers.append((now, True))
         self._clean_since = None
         if spent or sum(rejected for _, rejected in self._answers) >= SEVERAL:
-            self._cut(now)
+            if now - self._cut_at > CALM:  # once for the requests sent before a cut
+                self._cut(now)
             return True
         if self._limit is not None and now - self._cut_at > CALM:
             # Near a limit found: step back a little (the climb soon makes it up).

@@ -356,3 +356,23 @@ def test_first_poll_waits_until_most_tasks_of_the_run_had_begun() -> None:
     for _ in range(LEARN_FROM):
         fast.add(-0.5)  # a rough slope may put the start before the create
     assert PollPlan(0.2, 2.0, 0.0, starts=fast).first() == 0.2  # never before initial
+
+
+def test_early_polls_are_speculative_and_polls_aimed_at_the_end_are_not() -> None:
+    from runner import ratelimit
+
+    def marked() -> bool:
+        return ratelimit._SPECULATIVE.get()
+
+    async def main() -> None:
+        plan = PollPlan(initial=0.2, maximum=30.0, submitted=0.0)
+        plan.first()
+        assert marked()  # the task has hardly begun
+        plan.next(0.5, 20)
+        assert marked()  # a hop for a second reading
+        plan.next(1.0, 40)
+        assert not marked()  # aimed just past the predicted end
+        plan.next(2.6, None)
+        assert not marked()  # no progress to go by: it may end any time
+
+    anyio.run(main)
