@@ -98,14 +98,15 @@ class RateLimiter:
         The waiter at the head of the queue works out its wait from the pace
         *now*: a slow-down or a pause applies to every request not yet sent."""
         urgent = not _SPECULATIVE.get()
-        _SPECULATIVE.set(False)
+        if not urgent:
+            _SPECULATIVE.set(False)
         held = _HELD.get()
         if held is not None and held[0] is self:
             _HELD.set(None)
             if held[1] > self._clock():
                 await self._sleep(held[1] - self._clock())
         now = self._clock()
-        if not self._queue and self._ready() <= now:
+        if not self._queue and self._ready(now) <= now:
             self._take(now)
             return
         waiter = _Waiter(now + (0.0 if urgent else PATIENCE), next(self._seq))
@@ -126,18 +127,19 @@ class RateLimiter:
                 await waiter.woken.wait()
                 continue
             now = self._clock()
-            ready = self._ready()
+            ready = self._ready(now)
             if ready <= now:
                 return now
             await self._sleep(ready - now)
 
-    def _ready(self) -> float:
-        rate = self.rate
-        return max(self._paused_until, self._last + (0.0 if rate is None else 1.0 / rate))
+    def _interval(self, now: float) -> float:
+        return 0.0 if self._pace is None else 1.0 / self._pace.rate(now)
+
+    def _ready(self, now: float) -> float:
+        return max(self._paused_until, self._last + self._interval(now))
 
     def _take(self, now: float) -> None:
-        rate = self.rate
-        interval = 0.0 if rate is None else 1.0 / rate
+        interval = self._interval(now)
         # A late wake-up may be made up once, never more (no bursts).
         self._last = max(self._last + interval, now - interval)
         self.acquired += 1
