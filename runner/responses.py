@@ -189,6 +189,9 @@ def task_error(body: dict[str, Any]) -> dict[str, Any]:
     if isinstance(raw, dict):
         error = _error_object(raw)
         error["message"] = error["message"] or "the task failed without an error message"
+        request_id = receipt({}, body).get("request_id")
+        if request_id is not None:
+            error["request_id"] = request_id
         return error
     if isinstance(raw, str) and raw:
         return {"message": apitext.text(raw)}
@@ -208,10 +211,9 @@ def api_error(status: int, body: Any, headers: Mapping[str, str] | None = None) 
     if not error["message"]:
         error["message"] = f"HTTP {status}"
     error["status"] = status
-    if "request_id" not in error and headers is not None:
-        request_id = apitext.task_id(headers.get(RECEIPT_HEADERS["request_id"]))
-        if request_id is not None:
-            error["request_id"] = request_id
+    request_id = receipt(headers or {}, body).get("request_id")
+    if request_id is not None:
+        error["request_id"] = request_id
     details = body.get("validation_errors") if isinstance(body, dict) else None
     if isinstance(details, list) and details:
         error["validation_errors"] = [_detail(d) for d in details[:MAX_VALIDATION_ERRORS]]
@@ -259,7 +261,7 @@ def _error_object(raw: dict[str, Any]) -> dict[str, Any]:
     if isinstance(message, (int, float)) and not isinstance(message, bool):
         message = str(message)
     error: dict[str, Any] = {"message": apitext.text(message) or ""}
-    for name in ("type", "code", "param", "hint", "did_you_mean", "request_id"):
+    for name in ("type", "code", "param", "hint", "did_you_mean"):
         value = _scalar(raw.get(name))
         if value is not None:
             error[name] = value

@@ -56,6 +56,18 @@ def test_an_error_keeps_its_request_id_from_the_body_or_the_header() -> None:
     assert "request_id" not in responses.api_error(400, {"error": "bad"}, {})
 
 
+def test_a_request_id_is_always_kept_as_a_string() -> None:
+    # a number would not match the lockfile's schema, nor load back unrepaired
+    assert (
+        responses.api_error(400, {"error": {"message": "x", "request_id": 42}})["request_id"]
+        == "42"
+    )
+    failed = {"status": "failed", "error": {"message": "x", "request_id": "req_t"}}
+    state = responses.task_state(failed)
+    assert state is not None and state.error is not None
+    assert state.error["request_id"] == "req_t"
+
+
 def test_a_poll_names_the_billing_transaction() -> None:
     state = responses.task_state({"status": "failed", "billing_transaction_id": "btx_9"})
     assert state is not None and state.billing_transaction_id == "btx_9"
