@@ -18,9 +18,9 @@ def data(text: str) -> Any:
     return yamlfile.parse(text, "m.yaml")[1]
 
 
-def problems(text: str) -> list[str]:
+def problems(text: str, loader: type | None = None) -> list[str]:
     with pytest.raises(YamlProblem) as caught:
-        yamlfile.parse(text, "m.yaml")
+        yamlfile.parse(text, "m.yaml", loader)
     return [str(d) for d in caught.value.diagnostics]
 
 
@@ -250,9 +250,7 @@ def test_deep_nesting_is_refused_at_one_place_whatever_the_parser(
     # libyaml stops at 1,000 levels with its own words and place, the pure-Python
     # composer at the recursion limit; vidbatch says the same for all of them.
     text = "a: " + "[" * depth + "]" * depth + "\n"
-    with pytest.raises(yamlfile.YamlProblem) as caught:
-        yamlfile.parse(text, "m.yaml", loader)
-    assert [str(d) for d in caught.value.diagnostics] == [
+    assert problems(text, loader) == [
         "m.yaml:1:103: error: invalid YAML: nesting is deeper than 100 levels"
     ]
 
@@ -260,9 +258,7 @@ def test_deep_nesting_is_refused_at_one_place_whatever_the_parser(
 @LOADERS
 def test_deep_block_nesting_is_refused_where_it_passes_the_limit(loader: type | None) -> None:
     text = "".join(" " * i + "k:\n" for i in range(150)) + " " * 150 + "k: 1\n"
-    with pytest.raises(yamlfile.YamlProblem) as caught:
-        yamlfile.parse(text, "m.yaml", loader)
-    assert [str(d) for d in caught.value.diagnostics] == [
+    assert problems(text, loader) == [
         "m.yaml:101:101: error: invalid YAML: nesting is deeper than 100 levels"
     ]
 
@@ -286,9 +282,7 @@ def test_aliases_that_nest_past_the_limit_are_refused(count: int) -> None:
 
 @LOADERS
 def test_syntax_errors_keep_their_own_message(loader: type | None) -> None:
-    with pytest.raises(yamlfile.YamlProblem) as caught:
-        yamlfile.parse("a: [1, 2\nb: 3\n", "m.yaml", loader)
-    assert "nesting" not in str(caught.value.diagnostics[0])
+    assert "nesting" not in problems("a: [1, 2\nb: 3\n", loader)[0]
 
 
 def test_unicode_text_and_positions() -> None:
