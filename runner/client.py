@@ -41,7 +41,7 @@ from typing import Any
 import anyio
 import httpx
 
-from runner import __version__, apitext, network, responses
+from runner import __version__, apitext, costs, network, responses
 from runner.errors import EXIT_USAGE, ApiStopped
 from runner.polltargets import PollTargets
 from runner.ratelimit import RateLimiter
@@ -302,7 +302,8 @@ class ApiClient:
         message = apitext.printable(api_error(status, body)["message"])
         if status == 401:
             raise KeyRefused(f"the API refused the key (HTTP 401): {message}")
-        raise NoBalance(f"the API refused to bill the key (HTTP 402): {message}")
+        detail = costs.payment_detail(body)  # issue 12: estimated_cost_usd, balance_usd
+        raise NoBalance(f"the API refused to bill the key (HTTP 402): {message}{detail}")
 
     async def _wait_after(self, outcome: _Outcome, attempt: int, notice: Notice | None) -> None:
         delay = self._backoff.delay(attempt)

@@ -23,6 +23,7 @@ from typing import Any
 
 import anyio
 
+from runner.budget import Costing
 from runner.client import ApiClient
 from runner.download import Downloader
 from runner.errors import ApiStopped, WriteError
@@ -46,6 +47,7 @@ class Target:
     plan: Plan
     store: LockStore
     settings: RunSettings
+    costing: Costing | None = None  # estimates and budget (runner.budget)
 
     @property
     def name(self) -> str:
@@ -165,6 +167,7 @@ class Engine:
             emit=self._reporter.emit,
             starts=self._starts.setdefault(item.job.model, Starts()),
             holder=functools.partial(self._holder, target.store, item.key),
+            costing=target.costing,
         )
 
     def _holder(self, store: LockStore, key: str, task_id: str) -> str | None:
@@ -212,6 +215,10 @@ class Engine:
             folder = target.store.path.parent
             for item in target.plan.items:
                 if item.action == "remove":
+                    continue
+                held = target.costing.left_out(item.key) if target.costing else None
+                if held is not None:  # kept back by the budget; its entry untouched
+                    counts[held] += 1
                     continue
                 entry = target.store.entry(item.key)
                 job = item.job

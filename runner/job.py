@@ -14,6 +14,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -60,6 +61,7 @@ class RunSettings:
     poll_initial: float = 5.0
     poll_max: float = 30.0
     retry_failed: int = 0
+    max_cost: Decimal | None = None  # USD: a hard budget for this manifest's creates
 
 
 @dataclass(frozen=True)

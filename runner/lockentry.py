@@ -8,6 +8,8 @@ it is read, in place, with one message per entry changed:
   an output's hash) and is invalid is dropped: it is measured again;
 - an entry that is not an object holds nothing usable: it is dropped, and the
   job is planned as new;
+- an estimate of the wrong shape is dropped (an entry older than estimates has
+  none, which is as good);
 - a task id that cannot be polled (not a short printable string) is dropped;
   a job still in flight with one becomes ``uncertain``, with an error saying
   so, since that task may exist and be billed (a finished job keeps its
@@ -35,6 +37,8 @@ _ERROR_FIELDS = {
     "status": (int,),
     "request_id": (str,),
 }
+_USD = re.compile(r"[0-9]{1,12}(\.[0-9]{1,30})?")
+_ESTIMATE_KEYS = frozenset({"min_usd", "max_usd", "basis", "unknown"})
 _RECEIPT = ("request_id", "billing_transaction_id", "header_task_id")
 
 
@@ -105,6 +109,9 @@ def _invalid(entry: dict[str, Any]) -> Iterator[str]:
         yield "outputs"
     if not _error_ok(get("error")):
         yield "error"
+    estimate = get("estimate")
+    if estimate is not None and not _estimate_ok(estimate):
+        yield "estimate"
 
 
 def _output_ok(output: Any) -> bool:
@@ -200,6 +207,21 @@ def _error_ok(raw: Any) -> bool:
     return all(
         raw.get(name) is None or (isinstance(raw[name], types) and not isinstance(raw[name], bool))
         for name, types in _ERROR_FIELDS.items()
+    )
+
+
+def _estimate_ok(raw: Any) -> bool:
+    """The estimate a create was sent under: a USD range with its basis, or unknown why."""
+    if type(raw) is not dict or not set(raw) <= _ESTIMATE_KEYS or len(raw) != 3:
+        return False
+    low, high = raw.get("min_usd"), raw.get("max_usd")
+    if low is None and high is None:
+        return type(raw.get("unknown")) is str and "basis" not in raw
+    return (
+        _matches(_USD, low)
+        and _matches(_USD, high)
+        and type(raw.get("basis")) is str
+        and "unknown" not in raw
     )
 
 

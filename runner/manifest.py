@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -290,7 +291,16 @@ def _run_settings(run: Any, report: Report) -> RunSettings:
         poll_initial=initial,
         poll_max=longest,
         retry_failed=_number(run.get("retry_failed"), base.retry_failed, int),
+        max_cost=_max_cost(run.get("max_cost")),
     )
+
+
+def _max_cost(value: Any) -> Decimal | None:
+    """``run.max_cost`` in USD (a number the schema check let through), exactly as written."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    amount = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    return amount if amount.is_finite() and amount >= 0 else None
 
 
 def _duration(value: Any, default: float) -> float:

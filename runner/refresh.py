@@ -14,11 +14,13 @@ from urllib.parse import quote
 import anyio
 import httpx
 
-from runner import apitext, liveshape
+from runner import apitext, liveshape, prices
 from runner.errors import EXIT_FAILED, ApiStopped, VidbatchError
 from runner.models import ModelInfo, ModelMatrix, builtin
+from runner.prices import PriceBook
 
 LIST_PATH = "/v1/models?category=video"
+PRICING_PATH = "/v1/pricing"
 _DETAIL_CONCURRENCY = 4
 _MAX_RETRIES = 3
 _MAX_RETRY_WAIT = 30.0
@@ -61,6 +63,20 @@ async def fetch_live(client: httpx.AsyncClient, now: datetime | None = None) -> 
         refreshed_at=stamp,
         default_model=known.default_model,
     )
+
+
+async def fetch_pricing(client: httpx.AsyncClient, now: datetime | None = None) -> PriceBook:
+    """The public prices (``GET /v1/pricing``, which needs no key), read tolerantly.
+
+    Raises RefreshError (or ApiStopped for a refused key) like ``fetch_live``.
+    """
+    body = await _get_json(client, PRICING_PATH)
+    base_url = str(client.base_url).rstrip("/")
+    read_at = prices.stamp(now)
+    found = prices.from_pricing(body, f"{PRICING_PATH} of {base_url}", read_at)
+    if not found:
+        raise RefreshError(f"GET {PRICING_PATH}: the answer lists no model with a price")
+    return PriceBook(found, base_url, read_at)
 
 
 def _video_entries(items: Sequence[Any], known: ModelMatrix) -> dict[str, Any]:

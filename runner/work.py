@@ -18,7 +18,9 @@ from typing import Any
 
 import anyio
 
+from runner.budget import Costing
 from runner.client import ApiClient, CreateUncertain, GaveUp, JobRejected, KeyRefused, NoBalance
+from runner.costs import Estimate
 from runner.download import Downloader, DownloadError, Fetched, UrlExpired
 from runner.errors import ApiStopped, WriteError
 from runner.job import ChangedInputError, Job, Manifest, RunSettings
@@ -89,7 +91,9 @@ class JobWork:
     starts: Starts | None = None  # the run's queue times for this model
     # Which other job of the run holds a task id (by default: of this lockfile).
     holder: Callable[[str], str | None] | None = None
+    costing: Costing | None = None  # the job's estimate, and the budget it counts against
     _started: float | None = None
+    _creates: int = 0  # creates this run let through the budget for this job
 
     @property
     def key(self) -> str:
@@ -120,7 +124,7 @@ class JobWork:
 
     async def submit(self) -> bool:
         """Record the intent, send the create, record the task; False when no task came."""
-        if self.stop.submitting_stopped:
+        if self.stop.submitting_stopped or not self._within_budget():
             return False
         entry = self.store.entry(self.key)
         previous = dict(entry) if entry else None
@@ -132,12 +136,14 @@ class JobWork:
         except (ChangedInputError, OSError) as err:
             error = {"message": f"a local input changed or is unreadable: {err}"}
             failed = {"status": "failed", "error": error, "finished_at": utc_now()}
-            await self.store.put(self.key, intent_entry(self.job, seed, attempts - 1) | failed)
+            self._give_back()
+            await self.store.put(self.key, self._intent(seed, attempts - 1) | failed)
             self._emit("failed", message=error["message"])
             return False
         try:
-            await self.store.put(self.key, intent_entry(self.job, seed, attempts))
+            await self.store.put(self.key, self._intent(seed, attempts))
         except WriteError:
+            self._give_back()
             self.store.restore(self.key, previous)  # not recorded, so not sent
             raise
         except BaseException:
@@ -155,6 +161,7 @@ class JobWork:
             await self._finish("uncertain", {"message": f"{err}; {UNCERTAIN_MESSAGE}"})
             return False
         except JobRejected as err:
+            self._give_back()  # refused with an error: no task, no bill
             await self._finish("failed", err.error)
             return False
         except KeyRefused as err:
@@ -345,8 +352,36 @@ class JobWork:
         await self.store.update(self.key, **fields)
         self._emit(status, message=error.get("message", ""))
 
+    def _within_budget(self) -> bool:
+        """Commit this create's maximum to the budget; False (and told) when it does not fit."""
+        budget = self.costing.budget if self.costing is not None else None
+        if budget is None or self.costing is None:
+            return True
+        refused = budget.take(self.costing.where, self.key, self._estimate(), self._creates == 0)
+        if refused is not None:
+            self._emit("over_budget", message=refused)
+            return False
+        self._creates += 1
+        return True
+
+    def _give_back(self) -> None:
+        if self.costing is not None and self.costing.budget is not None and self._creates:
+            self.costing.budget.give_back(self._estimate())
+
+    def _estimate(self) -> Estimate | None:
+        return self.costing.estimate(self.key) if self.costing is not None else None
+
+    def _intent(self, seed: int | None, attempts: int) -> dict[str, Any]:
+        """The intent entry, with the estimate the create is sent under."""
+        entry = intent_entry(self.job, seed, attempts)
+        found = self._estimate()
+        if found is not None:
+            entry["estimate"] = found.as_json()
+        return entry
+
     async def _revert(self, previous: dict[str, Any] | None) -> None:
         """Undo an intent whose create certainly made no task."""
+        self._give_back()
         with anyio.CancelScope(shield=True):
             if previous is None:
                 await self.store.drop([self.key])

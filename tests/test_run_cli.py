@@ -129,7 +129,17 @@ def test_plan_json_names_changed_fields(tmp_path: Path, cli: Cli, served: Sandbo
     (only,) = plan["plans"]
     assert only["jobs"] == [
         {"job": "shot0", "action": "skip", "reason": "completed", "changed": []},
-        {"job": "shot1", "action": "rerun", "reason": "changed: prompt", "changed": ["prompt"]},
+        {
+            "job": "shot1",
+            "action": "rerun",
+            "reason": "changed: prompt",
+            "changed": ["prompt"],
+            "estimate": {  # the built-in catalog lists no price for this model
+                "min_usd": None,
+                "max_usd": None,
+                "unknown": "no price listed for kling-v2.6-pro",
+            },
+        },
     ]
 
 

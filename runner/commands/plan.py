@@ -6,11 +6,14 @@ import argparse
 import json
 from typing import Any, TextIO
 
-from runner import lockfile
+from runner import costs, lockfile
 from runner.cli import Context
-from runner.commands import batch
+from runner.commands import batch, pricing
 from runner.commands.common import add_manifest_args, load_manifests
-from runner.plan import Plan, PlanOptions, make_plan
+from runner.costs import Estimate
+from runner.models import ModelMatrix
+from runner.plan import SENDS, Plan, PlanOptions, make_plan
+from runner.prices import PriceBook
 from runner.session import lock_path_for
 
 VERBS = {
@@ -43,6 +46,8 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--no-download", action="store_true", help="plan as `run --no-download`")
     batch.add_lockfile_arg(parser)
+    batch.add_api_args(parser)  # where --fetch-prices reads from (--sandbox: its prices)
+    pricing.add_fetch_arg(parser)
     parser.set_defaults(func=main)
 
 
@@ -62,19 +67,66 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
         path = lock_path_for(manifest, lock_option)
         plans.append(make_plan(manifest, path, lockfile.read(path), options))
     batch.check_only(ns.only, plans)
+    matrix, book = pricing.price_book(ns, ctx, ctx.error)
+    costed = [_estimates(plan, matrix, book) for plan in plans]
     if ns.json:
-        body = {"plans": [p.as_json() for p in plans], "sends": any(p.sends for p in plans)}
+        body = {
+            "plans": [_plan_json(p, e) for p, e in zip(plans, costed, strict=True)],
+            "sends": any(p.sends for p in plans),
+            "estimate": _total(costed).as_json(),
+            "prices": _prices_said(book),
+        }
         ctx.stdout.write(json.dumps(body, indent=2, sort_keys=True) + "\n")
     else:
-        for plan in plans:
-            _print(plan, ctx.stdout)
+        for plan, estimates in zip(plans, costed, strict=True):
+            _print(plan, estimates, ctx.stdout)
+        if len(plans) > 1:
+            ctx.stdout.write(f"in all: {_would_submit(_total(costed))}\n")
+        ctx.stdout.write(f"estimates: {_prices_said(book)} (see the README's section on costs)\n")
     return 1 if ns.check and any(p.sends for p in plans) else 0
 
 
-def _print(plan: Plan, out: TextIO) -> None:
+def _estimates(plan: Plan, matrix: ModelMatrix, book: PriceBook) -> dict[str, Estimate]:
+    """The estimate of each job the plan would send."""
+    return {
+        item.key: costs.estimate(item.job.request, matrix, book)
+        for item in plan.items
+        if item.action in SENDS and item.job is not None
+    }
+
+
+def _total(costed: list[dict[str, Estimate]]) -> costs.Total:
+    return costs.total(e for estimates in costed for e in estimates.values())
+
+
+def _would_submit(total: costs.Total) -> str:
+    count = total.priced + total.unpriced
+    return f"would submit {count} job{'s' if count != 1 else ''}: {total.text()}"
+
+
+def _plan_json(plan: Plan, estimates: dict[str, Estimate]) -> dict[str, Any]:
+    body = plan.as_json()
+    for job in body["jobs"]:
+        if job["job"] in estimates and job["action"] in SENDS:
+            job["estimate"] = estimates[job["job"]].as_json()
+    body["estimate"] = costs.total(estimates.values()).as_json()
+    return body
+
+
+def _prices_said(book: PriceBook) -> str:
+    sources = sorted({p.source for p in book.prices.values()})
+    when = f", read at {book.read_at}" if book.read_at else ""
+    return f"prices from {', '.join(sources) or 'nowhere'}{when}"
+
+
+def _print(plan: Plan, estimates: dict[str, Estimate], out: TextIO) -> None:
     out.write(f"{plan.manifest.display} (lockfile {plan.lockfile.name})\n")
     width = max((len(item.key) for item in plan.items), default=0)
     for item in plan.items:
-        out.write(f"  {item.action:<9}{item.key:<{width}}  {item.reason}\n")
+        found = estimates.get(item.key) if item.action in SENDS else None
+        cost = f"; {found.text()}" if found is not None else ""
+        out.write(f"  {item.action:<9}{item.key:<{width}}  {item.reason}{cost}\n")
     totals = ", ".join(f"{n} {VERBS[action]}" for action, n in plan.counts().items())
     out.write(f"  {totals or 'no jobs selected'}\n")
+    if estimates:
+        out.write(f"  {_would_submit(costs.total(estimates.values()))}\n")

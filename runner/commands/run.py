@@ -2,7 +2,8 @@
 
 Exit codes (PRODUCT.md): 0 every selected job completed with its outputs on
 disk; 1 some job failed, timed out, is uncertain or lacks an output; 2 bad usage
-or manifest (nothing sent); 3 the API stopped the run (401, 402); 130 Ctrl-C.
+or manifest (nothing sent); 3 the API stopped the run (401, 402); 5 the budget
+left jobs unsent and nothing failed; 130 Ctrl-C (precedence 130 > 3 > 1 > 5 > 0).
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ import anyio
 
 from runner import files
 from runner.cli import Context
-from runner.commands import batch
+from runner.commands import batch, pricing
 from runner.commands.common import add_manifest_args, load_manifests
 from runner.engine import Engine, Outcome, Target, has_work, summary_event
-from runner.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from runner.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ConfigError, UsageError
 from runner.plan import SENDS, PlanOptions
 from runner.progress import Reporter
 from runner.session import Overrides, execute, open_targets, shared_limits
@@ -59,6 +60,7 @@ def register(sub: Any) -> None:
         "--summary", type=Path, metavar="FILE", help="write a Markdown summary (also to "
         "$GITHUB_STEP_SUMMARY when set)"
     )  # fmt: skip
+    pricing.add_budget_args(parser)  # issue 12: --max-cost, --allow-unpriced, --fetch-prices
     parser.set_defaults(func=main)
 
 
@@ -78,10 +80,11 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
     overrides = Overrides(ns.concurrency, ns.rate, ns.timeout)
     targets = open_targets(manifests, options, overrides, lockfile)
     try:
+        budgets = pricing.attach_budgets(ns, ctx, targets)  # estimates, and the budget gate
         batch.check_only(ns.only, [t.plan for t in targets])
         if not ns.no_download:
             _check_outputs(targets)
-    except UsageError:
+    except (UsageError, ConfigError):
         for target in targets:
             target.store.release()
         raise
@@ -97,11 +100,12 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
     try:
         outcome = anyio.run(_run, targets, api, reporter, not ns.no_download)
         if ns.json:
-            reporter.emit(summary_event(outcome))
+            reporter.emit(pricing.with_budgets(summary_event(outcome), budgets))
     finally:
         reporter.close()
     batch.print_summary(outcome, ctx.stderr, Path.cwd())
-    code = _exit_code(outcome, ctx)
+    pricing.print_budgets(budgets, ctx.stderr)
+    code = pricing.exit_code(_exit_code(outcome, ctx), outcome)
     try:
         _write_reports(ns, ctx, targets, outcome)
     except OSError as err:

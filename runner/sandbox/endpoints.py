@@ -1,6 +1,7 @@
 """The HTTP endpoints of the sandbox, each a thin layer over ``Sandbox`` state.
 
-Every ``/v1`` request is authorised, then rate limited, then may meet an
+Every ``/v1`` request is authorised (the prices are public: a key is checked
+only when one is given), then rate limited, then may meet an
 injected fault; errors are answered in the documented envelope.
 """
 
@@ -138,18 +139,19 @@ class Api:
         return JSONResponse(listing.model_detail(self.sb.matrix, self._model(request)))
 
     async def model_pricing(self, request: Request) -> Response:
-        return JSONResponse(listing.model_pricing(self.sb.matrix, self._model(request)))
+        model = self._model(request, public=True)
+        return JSONResponse(listing.model_pricing(self.sb.matrix, model))
 
     async def pricing(self, request: Request) -> Response:
         self.sb.counters.model_requests += 1
-        self._admit(request)
+        self._admit(request, public=True)
         stamp = _iso(self.sb.unix(self.sb.clock()))
         return JSONResponse(listing.pricing(self.sb.matrix, stamp))
 
-    def _model(self, request: Request) -> str:
+    def _model(self, request: Request, public: bool = False) -> str:
         """The catalog's model the path names, once admitted; a 404 for another."""
         self.sb.counters.model_requests += 1
-        self._admit(request)
+        self._admit(request, public)
         model: str = request.path_params["model"]
         if model not in self.sb.matrix:
             raise validation.unknown_model(model, self.sb.matrix, status=404)
@@ -177,16 +179,24 @@ class Api:
     async def record(self, request: Request) -> Response:
         return JSONResponse(self.sb.record())
 
-    def _admit(self, request: Request) -> str:
-        """The caller's key, once authorised and within the rate limit."""
+    def _admit(self, request: Request, public: bool = False) -> str:
+        """The caller's key, once authorised and within the rate limit.
+
+        ``public``: the prices, which the provider publishes to anyone; a key that
+        is given must still be a good one."""
         header = request.headers.get("authorization", "")
         scheme, _, key = header.partition(" ")
         key = key.strip()
+        if public and not header:
+            return self._within_rate("")
         if scheme.lower() != "bearer" or not key:
             raise unauthorized("Missing or malformed Authorization header (Bearer key)")
         required = self.sb.config.required_key
         if required is not None and key != required:
             raise unauthorized("Invalid API key")
+        return self._within_rate(key)
+
+    def _within_rate(self, key: str) -> str:
         bucket = self.sb.bucket
         if bucket is not None:
             wait = bucket.take(self.sb.clock())

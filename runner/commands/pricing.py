@@ -1,0 +1,148 @@
+"""What plan and run share for costs: the price book, and the flags that shape it.
+
+Adapter code: it reads the cache paths from the environment, and with
+``--fetch-prices`` (or on the sandbox) reads ``GET /v1/pricing``, which is
+public: no key is sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import TextIO
+
+import anyio
+import httpx
+
+from runner import budget, models, prices, refresh
+from runner.budget import Budget
+from runner.cli import Context
+from runner.commands import batch
+from runner.engine import Outcome, Target
+from runner.errors import EXIT_FAILED, EXIT_OVER_BUDGET, VidbatchError
+from runner.prices import PriceBook
+from runner.progress import Event
+
+Notice = Callable[[str], None]
+
+
+def add_fetch_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fetch-prices",
+        action="store_true",
+        help="read current public prices (GET /v1/pricing, no key) when the cached ones "
+        "are missing or older than a day",
+    )
+
+
+def usd_arg(text: str) -> Decimal:
+    """A budget in USD: a non-negative decimal number (``12.50``, ``$12.50``)."""
+    try:
+        amount = Decimal(text.strip().lstrip("$").strip())
+    except (InvalidOperation, ValueError):
+        amount = Decimal(-1)
+    if not amount.is_finite() or amount < 0:
+        raise argparse.ArgumentTypeError(f"must be an amount in USD of 0 or more, not {text!r}")
+    return amount
+
+
+def price_book(
+    ns: argparse.Namespace, ctx: Context, notice: Notice
+) -> tuple[models.ModelMatrix, PriceBook]:
+    """The catalog and the prices estimates use.
+
+    On the sandbox, the sandbox's own prices (its ``GET /v1/pricing``, in process;
+    nothing is cached). With ``--fetch-prices``, the public prices of the API when
+    the cached ones are missing or older than a day, written to the price cache;
+    a failure to read them is told and the cached or built-in prices are used.
+    """
+    matrix = models.load(models.cache_path(ctx.environ))
+    book = prices.load(ctx.environ, matrix)
+    fetch = getattr(ns, "fetch_prices", False)
+    if getattr(ns, "sandbox", False):
+        return matrix, prices.overlay(book, anyio.run(_fetch, ns, ctx))
+    path = prices.path_for(ctx.environ)
+    cached = prices.read_cache(path)
+    if not fetch or (cached is not None and not cached.stale(datetime.now(timezone.utc))):
+        return matrix, book
+    try:
+        fetched = anyio.run(_fetch, ns, ctx)
+    except VidbatchError as err:
+        notice(f"cannot read current prices ({err}); estimates use {_said(book)}")
+        return matrix, book
+    try:
+        prices.write_cache(path, fetched)
+    except OSError as err:
+        notice(f"cannot cache the prices in {path}: {err.strerror}")
+    return matrix, prices.overlay(book, fetched)
+
+
+async def _fetch(ns: argparse.Namespace, ctx: Context) -> PriceBook:
+    api = batch.api_settings(ns, ctx.environ, need_key=False)
+    transport = None
+    if api.sandbox:
+        sandbox, make = batch.in_process_sandbox()
+        transport = make(sandbox)
+    async with httpx.AsyncClient(
+        base_url=api.base_url, timeout=batch.API_TIMEOUT, transport=transport
+    ) as client:  # no Authorization header: the prices are public
+        return await refresh.fetch_pricing(client)
+
+
+def _said(book: PriceBook) -> str:
+    if book.read_at:
+        return f"the prices read at {book.read_at}"
+    return "the built-in catalog's listed prices"
+
+
+def add_budget_args(parser: argparse.ArgumentParser) -> None:
+    """``run``'s cost flags."""
+    parser.add_argument(
+        "--max-cost",
+        type=usd_arg,
+        metavar="USD",
+        help="a hard budget: send no create that could take this run's creates past USD "
+        "(each counted at its maximum estimate; wins over run.max_cost)",
+    )
+    parser.add_argument(
+        "--allow-unpriced",
+        action="store_true",
+        help="under a budget, send jobs that have no estimate too (counted at zero)",
+    )
+    add_fetch_arg(parser)
+
+
+def attach_budgets(ns: argparse.Namespace, ctx: Context, targets: Sequence[Target]) -> list[Budget]:
+    """Each target's estimates and budget (``runner.budget.attach``)."""
+    matrix, book = price_book(ns, ctx, ctx.error)
+    return budget.attach(targets, matrix, book, ns.max_cost, ns.allow_unpriced)
+
+
+def with_budgets(event: Event, budgets: Sequence[Budget]) -> Event:
+    """The closing summary event, with each budget's account when there is one."""
+    if not budgets:
+        return event
+    return dataclasses.replace(
+        event, data={**event.data, "budgets": [b.as_json() for b in budgets]}
+    )
+
+
+def print_budgets(budgets: Sequence[Budget], stream: TextIO) -> None:
+    for one in budgets:
+        stream.write(f"summary: {one.text()}\n")
+    stream.flush()
+
+
+def exit_code(code: int, outcome: Outcome) -> int:
+    """5 instead of 1 when the only jobs left unfinished are those the budget kept back
+    (precedence 130 > 3 > 1 > 5 > 0: a failure, a stop or Ctrl-C says more)."""
+    held = {budget.OVER_BUDGET, budget.UNPRICED}
+    if code != EXIT_FAILED or not any(outcome.counts.get(s) for s in held):
+        return code
+    if outcome.write_error is not None or outcome.missing_outputs:
+        return code
+    others = sum(n for s, n in outcome.counts.items() if s not in held and s != "completed")
+    return EXIT_OVER_BUDGET if others == 0 else code
