@@ -10,7 +10,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
-from runner.results import FAILURES, JobRow, LockView, output_file
+from runner.results import FAILURES, JobRow, LockView, cost_total, has_estimates, output_file
 
 # XML 1.0 cannot carry these code points at all, escaped or not.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -49,12 +49,23 @@ def _suite(view: LockView) -> tuple[ET.Element, dict[str, int], float]:
     for name, count in counts.items():
         suite.set(name, str(count))
     suite.set("time", _seconds(total))
+    if not has_estimates([view]):  # a lockfile older than estimates shows as it did
+        return suite, counts, total
+    cost = cost_total([view])
+    properties = ET.Element("properties")
+    for name, value in cost.as_json().items():
+        ET.SubElement(properties, "property", name=f"estimated_cost_{name}", value=str(value))
+    suite.insert(0, properties)
     return suite, counts, total
 
 
 def _case(view: LockView, row: JobRow) -> ET.Element:
     case = ET.Element("testcase", classname=_clean(view.manifest), name=_clean(row.key))
     case.set("time", _seconds(row.time_taken or 0.0))
+    found = row.estimate
+    if found is not None:
+        properties = ET.SubElement(case, "properties")
+        ET.SubElement(properties, "property", name="estimated_cost", value=_clean(found.text()))
     if row.status in FAILURES:
         failure = ET.SubElement(case, "failure", message=_clean(row.reason), type=row.status)
         failure.text = _clean(_details(row))

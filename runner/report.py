@@ -17,13 +17,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from runner.prices import money_text
 from runner.report_assets import SCRIPT, STYLE
 from runner.results import (
     FAILURES,
     STATUSES,
     JobRow,
     LockView,
+    cost_total,
     format_seconds,
+    has_estimates,
     output_file,
     status_counts,
 )
@@ -96,10 +99,13 @@ def _header(views: Sequence[LockView], counts: Mapping[str, int], total: int) ->
         f"<code>{_e(view.manifest)}</code> (lockfile <code>{_e(str(view.lockfile))}</code>)"
         for view in views
     )
+    cost = ""
+    if has_estimates(views):
+        cost = f'<p class="cost">Estimated cost: <b>{_e(cost_total(views).text())}</b></p>\n'
     return (
         f'<header>\n<h1>vidbatch report</h1>\n<p class="sources">{sources}</p>\n'
         f'<p class="counts"><span class="total"><b>{total}</b> jobs</span>{chips}</p>\n'
-        "</header>"
+        f"{cost}</header>"
     )
 
 
@@ -113,6 +119,11 @@ def _filters(counts: Mapping[str, int], models: Sequence[str], total: int) -> st
         '<label>Model <select id="f-model"><option value="">all</option>'
         f"{model_options}</select></label>\n"
         '<label>Search <input id="f-text" type="search" placeholder="job or prompt"></label>\n'
+        '<label>Estimate <select id="f-cost"><option value="">any</option>'
+        '<option value="priced">priced</option><option value="unpriced">unpriced</option>'
+        "</select></label>\n"
+        '<label>at least $<input id="f-cost-min" type="number" min="0" step="0.01"'
+        ' placeholder="0.00"></label>\n'
         f'<span class="shown">showing <b id="shown">{total}</b> of {total}</span>\n'
         "</nav>"
     )
@@ -138,7 +149,7 @@ def _card(view: LockView, row: JobRow, out_dir: Path) -> str:
     kind = "card failure" if row.status in FAILURES else "card"
     return (
         f'<article class="{kind}" data-status="{_e(row.status)}" data-model="{_e(_model(row))}"'
-        f' data-text="{_e(search)}">\n'
+        f' data-text="{_e(search)}" data-cost="{_e(_cost_max(row))}">\n'
         f'<h3><span class="key">{_e(row.key)}</span>'
         f' <span class="badge s-{_e(row.status)}">{_e(_label(row.status))}</span></h3>\n'
         f"{videos}{_error(row)}"
@@ -223,6 +234,7 @@ def _facts(row: JobRow) -> str:
         ("aspect ratio", request.get("aspect_ratio")),
         ("time taken", None if taken is None else format_seconds(taken)),
         ("attempts", entry.get("attempts")),
+        ("estimate", row.estimate.text() if row.estimate is not None else None),
         ("task", entry.get("task_id")),
         ("request id", entry.get("request_id") or (entry.get("error") or {}).get("request_id")),
         ("billing transaction", entry.get("billing_transaction_id")),
@@ -233,6 +245,12 @@ def _facts(row: JobRow) -> str:
         if value is not None
     )
     return f"<dl>{items}</dl>\n"
+
+
+def _cost_max(row: JobRow) -> str:
+    """The job's maximum estimate in USD for the cost filter; "" when it has none."""
+    found = row.estimate
+    return "" if found is None or found.high is None else money_text(found.high)
 
 
 def _model(row: JobRow) -> str:

@@ -1,7 +1,7 @@
 """The report page's inline style and script (hashed into its Content-Security-Policy).
 
-The script filters cards by status, model and text, offline; it reads only the
-page's own data attributes and writes only ``hidden`` flags and one counter.
+The script filters cards by status, model, text and estimated cost, offline; it
+reads only the page's own data attributes and writes only ``hidden`` flags and one counter.
 """
 
 STYLE = """
@@ -65,15 +65,24 @@ SCRIPT = """
   var status = document.getElementById("f-status");
   var model = document.getElementById("f-model");
   var text = document.getElementById("f-text");
+  var cost = document.getElementById("f-cost");
+  var least = document.getElementById("f-cost-min");
   var shown = document.getElementById("shown");
-  function matches(card, s, m, t) {
+  function costs(card, c, low) {
+    var max = card.dataset.cost === "" ? NaN : parseFloat(card.dataset.cost);
+    if (c === "priced" && isNaN(max)) { return false; }
+    if (c === "unpriced" && !isNaN(max)) { return false; }
+    return isNaN(low) || (!isNaN(max) && max >= low);
+  }
+  function matches(card, s, m, t, c, low) {
     return (!s || card.dataset.status === s) && (!m || card.dataset.model === m) &&
-      (!t || card.dataset.text.toLowerCase().indexOf(t) >= 0);
+      (!t || card.dataset.text.toLowerCase().indexOf(t) >= 0) && costs(card, c, low);
   }
   function apply() {
     var s = status.value, m = model.value, t = text.value.trim().toLowerCase(), n = 0;
+    var c = cost.value, low = least.value === "" ? NaN : parseFloat(least.value);
     cards.forEach(function (card) {
-      var ok = matches(card, s, m, t);
+      var ok = matches(card, s, m, t, c, low);
       card.hidden = !ok;
       if (ok) { n += 1; }
     });
@@ -93,6 +102,8 @@ SCRIPT = """
   status.addEventListener("change", apply);
   model.addEventListener("change", apply);
   text.addEventListener("input", apply);
+  cost.addEventListener("change", apply);
+  least.addEventListener("input", apply);
   apply();
 })();
 """

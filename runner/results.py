@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from runner import costs
 from runner import lockfile as lockfile_io
 
 STATUSES: tuple[str, ...] = (
@@ -114,6 +115,11 @@ class JobRow:
         return _REASONS.get(self.status, "")
 
     @property
+    def estimate(self) -> costs.Estimate | None:
+        """The estimate the job's last create was sent under (None: not recorded)."""
+        return costs.from_json((self.entry or {}).get("estimate"))
+
+    @property
     def time_taken(self) -> float | None:
         """Seconds from submission to a final status; None until both are known."""
         entry = self.entry or {}
@@ -135,6 +141,31 @@ def status_counts(views: Sequence[LockView]) -> dict[str, int]:
         for row in view.rows():
             counts[row.status] = counts.get(row.status, 0) + 1
     return counts
+
+
+def cost_total(views: Sequence[LockView]) -> costs.Total:
+    """The recorded estimates of the jobs shown, added up (jobs without one: unpriced)."""
+    total = costs.Total()
+    for view in views:
+        for row in view.rows():
+            if row.entry is not None:
+                total.add(row.estimate or costs.unknown("not recorded"))
+    return total
+
+
+def has_estimates(views: Sequence[LockView]) -> bool:
+    """Whether any job shown recorded an estimate (lockfiles before estimates have none)."""
+    return any(row.estimate is not None for view in views for row in view.rows())
+
+
+def cost_cell(row: JobRow) -> str:
+    """A job's estimate for a table: ``$0.20-$0.75``, ``unpriced``, or "" when not run."""
+    if row.entry is None:
+        return ""
+    found = row.estimate
+    if found is None or found.low is None or found.high is None:
+        return "unpriced"
+    return costs.money_range(found.low, found.high)
 
 
 def time_taken(submitted_at: object, finished_at: object) -> float | None:

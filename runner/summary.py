@@ -10,7 +10,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from runner.results import FAILURES, STATUSES, LockView, format_seconds, output_file, status_counts
+from runner.results import (
+    FAILURES,
+    STATUSES,
+    JobRow,
+    LockView,
+    cost_cell,
+    cost_total,
+    format_seconds,
+    has_estimates,
+    output_file,
+    status_counts,
+)
 
 MAX_ROWS = 100
 """Rows listed per table at most; GitHub keeps only the first MiB of a summary."""
@@ -18,14 +29,21 @@ MAX_ROWS = 100
 _SPECIAL = re.compile(r"([\\`*_\[\]|#<>~])")
 
 
-def render_markdown(views: Sequence[LockView], elapsed_seconds: float | None) -> str:
-    """The summary for ``views``; ``elapsed_seconds`` is the run's wall time if known."""
+def render_markdown(
+    views: Sequence[LockView], elapsed_seconds: float | None, budgets: Sequence[str] = ()
+) -> str:
+    """The summary for ``views``; ``elapsed_seconds`` is the run's wall time if known;
+    ``budgets``: each budget's account (committed, left, jobs kept back)."""
     counts = status_counts(views)
     total = sum(counts.values())
     parts = [f"## vidbatch: {_verdict(counts, total)}", _counts_table(views)]
     if elapsed_seconds is not None:
         parts.append(f"Elapsed: {format_seconds(elapsed_seconds)}.")
-    parts.extend(filter(None, [_unfinished(views), _outputs(views)]))
+    costed = has_estimates(views)  # a lockfile older than estimates shows as it did
+    if costed:
+        parts.append(_costs(views))
+    parts.extend(f"Budget: {_text(line)}." for line in budgets)
+    parts.extend(filter(None, [_unfinished(views, costed), _outputs(views, costed)]))
     return "\n\n".join(parts) + "\n"
 
 
@@ -55,7 +73,16 @@ def _counts_table(views: Sequence[LockView]) -> str:
     return "\n".join(lines)
 
 
-def _unfinished(views: Sequence[LockView]) -> str:
+def _costs(views: Sequence[LockView]) -> str:
+    """The estimated cost of the jobs' tasks (each job's last create), with the total."""
+    lines = [f"Estimated cost: {_text(cost_total(views).text())}"]
+    if len(views) > 1:
+        lines[0] += " in all"
+        lines += [f"- `{_code(v.manifest)}`: {_text(cost_total([v]).text())}" for v in views]
+    return "\n".join(lines)
+
+
+def _unfinished(views: Sequence[LockView], costed: bool) -> str:
     lines = []
     for view in views:
         for row in view.rows():
@@ -63,20 +90,20 @@ def _unfinished(views: Sequence[LockView]) -> str:
                 continue
             lines.append(
                 f"| `{_code(view.manifest)}` | `{_code(row.key)}` | {row.status.replace('_', ' ')}"
-                f" | {_text(row.reason)} |"
+                f" |{_cost(row, costed)} {_text(row.reason)} |"
             )
     if not lines:
         return ""
     head = [
         "### Jobs not completed",
         "",
-        "| manifest | job | status | reason |",
-        "| --- | --- | --- | --- |",
+        "| manifest | job | status |" + (" estimate |" if costed else "") + " reason |",
+        "| --- | --- | --- |" + (" ---: |" if costed else "") + " --- |",
     ]
     return "\n".join(head + _capped(lines))
 
 
-def _outputs(views: Sequence[LockView]) -> str:
+def _outputs(views: Sequence[LockView], costed: bool) -> str:
     lines = []
     for view in views:
         for row in view.rows():
@@ -85,11 +112,22 @@ def _outputs(views: Sequence[LockView]) -> str:
                 where = f"`{_code(file.as_posix())}`" if file is not None else "not downloaded"
                 model = _code(str(row.request.get("model", "")))
                 seed = "" if row.seed is None else str(row.seed)
-                lines.append(f"| `{_code(row.key)}` | `{model}` | {seed} | {where} |")
+                lines.append(
+                    f"| `{_code(row.key)}` | `{model}` | {seed} |{_cost(row, costed)} {where} |"
+                )
     if not lines:
         return ""
-    head = ["### Outputs", "", "| job | model | seed | file |", "| --- | --- | ---: | --- |"]
+    head = [
+        "### Outputs",
+        "",
+        "| job | model | seed |" + (" estimate |" if costed else "") + " file |",
+    ]
+    head.append("| --- | --- | ---: |" + (" ---: |" if costed else "") + " --- |")
     return "\n".join(head + _capped(lines))
+
+
+def _cost(row: JobRow, costed: bool) -> str:
+    return f" {cost_cell(row)} |" if costed else ""
 
 
 def _capped(lines: list[str]) -> list[str]:

@@ -179,6 +179,7 @@ def test_header_counts_and_filters(tmp_path: Path) -> None:
     assert options == [
         *["", "completed", "failed", "timed_out", "uncertain", "processing"],
         *["", "kling-v2.6-pro", "sora-2", "veo3.1-fast"],
+        *["", "priced", "unpriced"],  # the estimate filter
     ]
     statuses = [a["data-status"] for a in parse(html).attrs("article")]
     assert statuses == ["completed", "timed_out", "uncertain", "processing", "completed", "failed"]

@@ -107,7 +107,7 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
     pricing.print_budgets(budgets, ctx.stderr)
     code = pricing.exit_code(_exit_code(outcome, ctx), outcome)
     try:
-        _write_reports(ns, ctx, targets, outcome)
+        _write_reports(ns, ctx, targets, outcome, [b.text() for b in budgets])
     except OSError as err:
         ctx.error(f"cannot write {err.filename}: {err.strerror}; the lockfile is saved")
         return code or EXIT_FAILED
@@ -191,7 +191,11 @@ def _check_reports(ns: argparse.Namespace, ctx: Context) -> None:
 
 
 def _write_reports(
-    ns: argparse.Namespace, ctx: Context, targets: list[Target], outcome: Outcome
+    ns: argparse.Namespace,
+    ctx: Context,
+    targets: list[Target],
+    outcome: Outcome,
+    budgets: list[str],
 ) -> None:
     step_summary = ctx.environ.get("GITHUB_STEP_SUMMARY")
     if ns.junit is None and ns.summary is None and not step_summary:
@@ -208,7 +212,7 @@ def _write_reports(
     ]
     if ns.junit is not None:
         _write_file(ns.junit, junit.render_junit(views))
-    markdown = summary.render_markdown(views, outcome.elapsed)
+    markdown = summary.render_markdown(views, outcome.elapsed, budgets)
     if ns.summary is not None:
         _write_file(ns.summary, markdown)
     if step_summary:
