@@ -78,7 +78,12 @@ class Api:
         key = self._admit(request)
         body = await _read_body(request, sb.config.max_body_bytes)
         fault = sb.dice.on_create()
-        self._inject(fault, faults.DROP_BEFORE, "create_before")
+        try:
+            self._inject(fault, faults.DROP_BEFORE, "create_before")
+        except ApiError as error:
+            if error.status == 402:  # the newest ApiError says what it would have cost
+                error.extra.update(listing.charge(sb.matrix, body))
+            raise
         now = sb.clock()
         task = sb.make_task(key, validation.parse(body, sb.matrix), now)
         self._inject(fault, faults.DROP_AFTER, "create_after")

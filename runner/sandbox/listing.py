@@ -10,6 +10,7 @@ Written from the spec, not from what the client parses.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -78,6 +79,31 @@ def pricing(matrix: ModelMatrix, updated_at: str) -> dict[str, Any]:
             entry["supported_operations"] = list(info.operations)
         data.append(entry)
     return {"object": "pricing", "updated_at": updated_at, "currency": "USD", "data": data}
+
+
+def charge(matrix: ModelMatrix, body: bytes) -> dict[str, Any]:
+    """What a refused create (402) says of the money: the request's cost at the
+    model's highest listed price (per second: times its duration, else 5 s), and a
+    balance of zero."""
+    try:
+        request = json.loads(body)
+    except ValueError:
+        request = None
+    request = request if isinstance(request, dict) else {}
+    model = request.get("model")
+    info = matrix.models.get(model) if isinstance(model, str) else None
+    answer: dict[str, Any] = {"balance_usd": 0.0}
+    if info is None:
+        return answer
+    unit, _, high = _price(info)
+    if unit == "per_1m_tokens":
+        return answer
+    duration = request.get("duration")
+    whole = isinstance(duration, int) and not isinstance(duration, bool)
+    seconds = duration if whole and duration > 0 else 5
+    times = seconds if unit == "per_second" else 1
+    answer["estimated_cost_usd"] = round(float(high) * times, 6)
+    return answer
 
 
 def _head(model: str) -> dict[str, Any]:
