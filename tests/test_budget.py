@@ -1,0 +1,297 @@
+"""A hard budget end to end: plan with costs, run --max-cost, resumed runs, reports.
+
+Every run talks to a sandbox on loopback. Prices come from a price cache the
+test writes (so each job's maximum is exact), or from the sandbox's own public
+``GET /v1/pricing`` with ``--fetch-prices``.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner import prices
+from runner.errors import EXIT_OVER_BUDGET
+from runner.prices import Price, PriceBook
+from runner.sandbox import Sandbox, SandboxConfig, background
+from tests.factory import validate_lockfile
+from tests.netguard import no_network  # noqa: F401
+from tests.test_run_cli import KEY, Cli
+
+MODEL = "kling-v2.6-pro"
+FRESH = "2999-01-01T00:00:00Z"  # a cache that is never stale in these tests
+
+
+def manifest(folder: Path, count: int = 3, run: str = "", prompts: dict[int, str] | None = None,
+             model: str = MODEL) -> Path:  # fmt: skip
+    jobs = "\n".join(
+        f"  - id: shot{i}\n    prompt: {(prompts or {}).get(i, f'Shot {i}')}" for i in range(count)
+    )
+    path = folder / "shots.yaml"
+    path.write_text(
+        "version: 1\n"
+        f"defaults: {{model: {model}, duration: 5}}\n"
+        "run: {concurrency: 4, rate: 50, timeout: 1m, poll: {initial: 50ms, max: 200ms}"
+        f"{', ' + run if run else ''}}}\n"
+        "output: {dir: renders, name: '${job}.mp4'}\n"
+        f"jobs:\n{jobs}\n"
+    )
+    return path
+
+
+def priced(cli: Cli, per_second: tuple[str, str] = ("0.10", "0.20")) -> None:
+    """Cache a price for MODEL: by default $0.50-$1.00 for a 5 s job."""
+    low, high = (Decimal(v) for v in per_second)
+    book = PriceBook({MODEL: Price("per_second", low, high)}, "test", FRESH)
+    prices.write_cache(prices.path_for(cli.environ), book)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    monkeypatch.chdir(tmp_path)
+    return Cli({"HOME": "/nonexistent", "XDG_CACHE_HOME": str(tmp_path / "cache")})
+
+
+def serve(cli: Cli, **config: Any) -> Iterator[Sandbox]:
+    sandbox = Sandbox(SandboxConfig(**{"task_seconds": (0.05, 0.1), **config}))
+    with background(sandbox) as url:
+        cli.environ["LEMONDATA_API_KEY"] = KEY
+        cli.environ["LEMONDATA_BASE_URL"] = url
+        yield sandbox
+
+
+@pytest.fixture
+def served(cli: Cli) -> Iterator[Sandbox]:
+    yield from serve(cli, fail_prompt_marker="FAIL")
+
+
+def summary_of(out: str) -> dict[str, Any]:
+    events = [json.loads(line) for line in out.splitlines()]
+    assert events[-1]["event"] == "summary"
+    summary: dict[str, Any] = events[-1]
+    return summary
+
+
+def test_a_budget_cuts_the_plan_at_the_first_job_that_does_not_fit(
+    tmp_path: Path, cli: Cli, served: Sandbox
+) -> None:
+    path = manifest(tmp_path, 5)
+    priced(cli)
+    assert cli("run", str(path), "--max-cost", "2.50") == EXIT_OVER_BUDGET, cli.err
+    assert served.counters.creates == 2
+    assert "summary: 2 completed, 3 over budget" in cli.err
+    assert (
+        "summary: budget $2.50 (--max-cost): committed up to $2.00 in 2 create(s), $0.50 left; "
+        "3 job(s) over budget, not sent\n"
+    ) in cli.err
+    assert "could cost up to $1.00, and $0.50 of the budget of $2.50 is left" in cli.err
+    doc = validate_lockfile(tmp_path / "shots.lock.json")
+    assert sorted(doc["jobs"]) == ["shot0", "shot1"]  # the rest untouched, for the next run
+    assert doc["jobs"]["shot0"]["estimate"] == {
+        "min_usd": "0.5",
+        "max_usd": "1",
+        "basis": "per second x 5 s",
+    }
+    assert cli("plan", str(path)) == 0
+    assert "  3 to submit, 2 up to date\n  would submit 3 jobs: $1.50-$3.00\n" in cli.out
+    assert cli("run", str(path), "--max-cost", "3", "--json") == 0, cli.err
+    (budget,) = summary_of(cli.out)["budgets"]
+    assert budget["committed_usd"] == "3" and budget["left_usd"] == "0"
+    assert budget["over_budget"] == 0 and served.counters.creates == 5
+
+
+def test_no_budget_sends_everything_and_zero_sends_nothing(
+    tmp_path: Path, cli: Cli, served: Sandbox
+) -> None:
+    path = manifest(tmp_path, 2)
+    priced(cli)
+    assert cli("run", str(path), "--max-cost", "0", "--json") == EXIT_OVER_BUDGET
+    assert served.counters.creates == 0
+    assert summary_of(cli.out)["counts"] == {"over budget": 2}
+    assert (
+        not (tmp_path / "shots.lock.json").exists()
+        or not validate_lockfile(tmp_path / "shots.lock.json")["jobs"]
+    )
+    assert cli("run", str(path)) == 0 and served.counters.creates == 2
+    assert "summary: budget" not in cli.err
+
+
+def test_the_manifest_s_max_cost_and_the_flag_wins(
+    tmp_path: Path, cli: Cli, served: Sandbox
+) -> None:
+    path = manifest(tmp_path, 3, run="max_cost: 1.5")
+    priced(cli)
+    assert cli("run", str(path)) == EXIT_OVER_BUDGET
+    assert f"budget $1.50 (run.max_cost of {path}): committed up to $1.00" in cli.err
+    assert served.counters.creates == 1
+    assert cli("run", str(path), "--max-cost", "10") == 0
+    assert served.counters.creates == 3
+
+
+def test_resubmissions_count_against_the_budget(tmp_path: Path, cli: Cli, served: Sandbox) -> None:
+    path = manifest(tmp_path, 2, run="retry_failed: 3", prompts={0: "FAIL always"})
+    priced(cli)
+    assert cli("run", str(path), "--max-cost", "2.5", "--json") == 1  # a failure wins over 5
+    assert served.counters.creates == 2  # shot0 once and shot1; shot0's retry did not fit
+    events = [json.loads(line) for line in cli.out.splitlines()]
+    refused = [e for e in events if e["event"] == "over_budget"]
+    assert [e["job"] for e in refused] == ["shot0"]
+    assert summary_of(cli.out)["counts"] == {"completed": 1, "failed": 1}
+    (budget,) = summary_of(cli.out)["budgets"]
+    assert budget["committed_usd"] == "2" and budget["over_budget"] == 0
+
+
+@pytest.fixture
+def slow(cli: Cli) -> Iterator[Sandbox]:
+    yield from serve(cli, task_seconds=(0.8, 1.0))
+
+
+def test_resumed_tasks_hold_their_recorded_maximum(tmp_path: Path, cli: Cli, slow: Sandbox) -> None:
+    path = manifest(tmp_path, 3)
+    priced(cli)
+    # The first run times out (its tasks go on, in flight): exit 1, one job over budget.
+    assert cli("run", str(path), "--max-cost", "2", "--timeout", "200ms") == 1, cli.err
+    assert "summary: 1 over budget, 2 timed_out" in cli.err and slow.counters.creates == 2
+    # The prices rise; the resumed tasks are held at the maximum they were sent under.
+    priced(cli, ("0.10", "0.30"))
+    assert cli("plan", str(path)) == 0
+    assert "would submit 1 job: $0.50-$1.50" in cli.out
+    assert cli("run", str(path), "--max-cost", "3") == EXIT_OVER_BUDGET, cli.err
+    assert slow.counters.creates == 2  # $2.00 in flight, and shot2 could cost $1.50
+    assert (
+        "budget $3.00 (--max-cost): committed up to $2.00 in 0 create(s) (of which $2.00 "
+        "held by resumed tasks), $1.00 left; 1 job(s) over budget, not sent"
+    ) in cli.err
+    assert "summary: 2 completed, 1 over budget" in cli.err
+    assert cli("run", str(path), "--max-cost", "3") == 0, cli.err
+    assert slow.counters.creates == 3
+    assert validate_lockfile(tmp_path / "shots.lock.json")["jobs"]["shot2"]["estimate"] == {
+        "min_usd": "0.5",
+        "max_usd": "1.5",
+        "basis": "per second x 5 s",
+    }
+
+
+def test_unpriced_jobs_are_sent_under_a_budget_only_when_allowed(
+    tmp_path: Path, cli: Cli, served: Sandbox
+) -> None:
+    path = manifest(tmp_path, 1, model="seedance-2.0")  # priced per 1M tokens
+    assert cli("plan", str(path)) == 0
+    assert "priced per 1M tokens" in cli.out and "would submit 1 job: $0.00, 1 unpriced" in cli.out
+    assert cli("run", str(path), "--max-cost", "5") == EXIT_OVER_BUDGET
+    assert served.counters.creates == 0 and "summary: 1 unpriced in" in cli.err
+    assert "1 unpriced job(s) not sent (--allow-unpriced sends them)" in cli.err
+    assert cli("run", str(path), "--max-cost", "5", "--allow-unpriced") == 0, cli.err
+    assert served.counters.creates == 1 and "1 unpriced task(s) not counted" in cli.err
+    entry = validate_lockfile(tmp_path / "shots.lock.json")["jobs"]["shot0"]
+    assert entry["estimate"]["max_usd"] is None and "1M tokens" in entry["estimate"]["unknown"]
+
+
+@pytest.mark.parametrize("amount", ["-1", "ten", "nan", "inf", "1e", ""])
+def test_a_bad_budget_is_a_usage_error(
+    tmp_path: Path, cli: Cli, served: Sandbox, amount: str
+) -> None:
+    path = manifest(tmp_path, 1)
+    assert cli("run", str(path), "--max-cost", amount) == 2
+    assert f"--max-cost: must be an amount in USD of 0 or more, not {amount!r}" in cli.err
+    assert "Traceback" not in cli.err and served.counters.creates == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("-1", "-1 is less than the minimum of 0"), ("ten", "'ten' is not of type number")],
+)
+def test_a_bad_max_cost_in_the_manifest_is_a_diagnostic(
+    tmp_path: Path, cli: Cli, value: str, message: str
+) -> None:
+    path = manifest(tmp_path, 1, run=f"max_cost: {value}")
+    assert cli("validate", str(path)) == 2
+    assert f"error: run.max_cost: {message}" in cli.err
+
+
+def test_a_402_shows_what_the_create_would_cost_and_the_balance(tmp_path: Path, cli: Cli) -> None:
+    for _ in serve(cli, create_errors={402: 1.0}):
+        assert cli("run", str(manifest(tmp_path, 1))) == 3
+    assert (
+        "the API refused to bill the key (HTTP 402): Insufficient balance; the request would "
+        "cost $0.50 and the balance is $0.00; state saved"
+    ) in cli.err
+
+
+def test_plan_fetches_public_prices_without_a_key(
+    tmp_path: Path, cli: Cli, served: Sandbox
+) -> None:
+    path = manifest(tmp_path, 2)
+    del cli.environ["LEMONDATA_API_KEY"]  # the prices are public
+    assert cli("plan", str(path)) == 0
+    assert "new; unpriced (no price listed for kling-v2.6-pro)" in cli.out  # built-in
+    assert cli("plan", str(path), "--fetch-prices") == 0, cli.err
+    assert cli.out.startswith(
+        f"{path} (lockfile shots.lock.json)\n"
+        "  submit   shot0  new; $0.50 (per second x 5 s)\n"
+        "  submit   shot1  new; $0.50 (per second x 5 s)\n"
+        "  2 to submit\n"
+        "  would submit 2 jobs: $1.00\n"
+        "estimates: prices from /v1/pricing of "
+    )
+    cached = prices.read_cache(prices.path_for(cli.environ))
+    assert cached is not None and cached.price(MODEL) is not None
+    before = served.counters.model_requests
+    assert cli("plan", str(path), "--fetch-prices", "--json") == 0  # fresh: not read again
+    assert served.counters.model_requests == before
+    body = json.loads(cli.out)
+    assert body["estimate"] == {"min_usd": "1", "max_usd": "1", "priced": 2, "unpriced": 0}
+    assert body["plans"][0]["jobs"][0]["estimate"] == {
+        "min_usd": "0.5",
+        "max_usd": "0.5",
+        "basis": "per second x 5 s",
+    }
+    assert "price cache" in body["prices"]
+
+
+def test_plan_without_reachable_prices_says_so_and_uses_what_it_has(
+    tmp_path: Path, cli: Cli
+) -> None:
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    path = manifest(tmp_path, 1, model="veo3.1")
+    assert cli("plan", str(path), "--fetch-prices", "--base-url", f"http://127.0.0.1:{port}") == 0
+    assert "vidbatch: error: cannot read current prices (GET /v1/pricing failed" in cli.err
+    assert "estimates use the built-in catalog's listed prices" in cli.err
+    assert "new; $0.50-$1.50 (per second x 5 s)" in cli.out
+
+
+def test_several_manifests_get_a_total(tmp_path: Path, cli: Cli) -> None:
+    priced(cli)
+    first = manifest(tmp_path, 2)
+    other = tmp_path / "more"
+    other.mkdir()
+    second = manifest(other, 1, model="seedance-2.0")
+    assert cli("plan", str(first), str(second)) == 0
+    assert "in all: would submit 3 jobs: $1.00-$2.00, 1 unpriced\n" in cli.out
+
+
+def test_summary_junit_and_report_show_estimates(tmp_path: Path, cli: Cli, served: Sandbox) -> None:
+    path = manifest(tmp_path, 3)
+    priced(cli)
+    code = cli("run", str(path), "--max-cost", "2", "--summary", "s.md", "--junit", "j.xml")
+    assert code == EXIT_OVER_BUDGET
+    markdown = (tmp_path / "s.md").read_text()
+    assert "Estimated cost: $1.00-$2.00\n" in markdown
+    assert "Budget: budget $2.00 (--max-cost): committed up to $2.00 in 2 create(s)" in markdown
+    assert "| `shot0` | `kling-v2.6-pro` |" in markdown and "| $0.50-$1.00 |" in markdown
+    junit = (tmp_path / "j.xml").read_text()
+    assert '<property name="estimated_cost_max_usd" value="2" />' in junit
+    assert '<property name="estimated_cost" value="$0.50-$1.00 (per second x 5 s)" />' in junit
+    assert cli("report", str(path), "-o", "r.html") == 0
+    html = (tmp_path / "r.html").read_text()
+    assert "Estimated cost: <b>$1.00-$2.00</b>" in html
+    assert html.count('data-cost="1"') == 2 and html.count('data-cost=""') == 1  # shot2 not run
+    assert '<select id="f-cost">' in html
