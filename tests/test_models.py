@@ -309,17 +309,24 @@ def test_table_of_the_builtin_matrix(tmp_path: Path) -> None:
     count = len(models.builtin().models)
     assert lines[0] == (
         "model                           text  image  ref  start-end  video  extend  audio  motion"
+        "  price"
     )
     assert (
         "grok-imagine-image-to-video      .      x     .       .        .      .       .      ."
+        "     -"
     ) in lines
     assert (
         "happyhorse-1.0                   ?      ?     ?       ?        ?      ?       ?      ?"
+        "     $0.123769-$0.220034/s"
     ) in lines
-    assert lines[-3] == f"{count} models; source: built-in"
-    assert lines[-2].startswith("columns: text = text-to-video, image = image-to-video, ")
-    assert lines[-1] == "?: operations not documented; validation warns instead of refusing"
-    assert len(lines) == 1 + count + 4
+    assert any(line.startswith("veo3.1 ") and line.endswith("$0.1-$0.3/s") for line in lines)
+    assert any(line.startswith("hailuo-2.3 ") and "$0.28-$0.56/request" in line for line in lines)
+    assert any(line.startswith("seedance-2.0 ") and "per 1M tokens" in line for line in lines)
+    assert lines[-4] == f"{count} models; source: built-in"
+    assert lines[-3].startswith("columns: text = text-to-video, image = image-to-video, ")
+    assert lines[-2] == "?: operations not documented; validation warns instead of refusing"
+    assert lines[-1] == "prices (USD): built-in catalog; -: none listed"
+    assert len(lines) == 1 + count + 5
 
 
 def test_render_table_exactly() -> None:
@@ -340,7 +347,15 @@ def test_render_table_exactly() -> None:
 def test_json_output(tmp_path: Path) -> None:
     code, out, _ = run_cli("models", "--json", env={"XDG_CACHE_HOME": str(tmp_path)})
     assert code == 0
-    assert json.loads(out) == models.to_json(models.builtin())
+    shown = json.loads(out)
+    assert shown.pop("prices")["veo3.1"] == {
+        "unit": "per_second",
+        "min_price": "0.1",
+        "max_price": "0.3",
+        "has_complex_pricing": True,
+        "source": "built-in catalog",
+    }
+    assert shown == models.to_json(models.builtin())
 
 
 def test_refresh_from_the_sandbox_writes_the_cache(tmp_path: Path) -> None:
@@ -349,11 +364,17 @@ def test_refresh_from_the_sandbox_writes_the_cache(tmp_path: Path) -> None:
     cache = tmp_path / "vidbatch" / "models.json"
     assert code == 0
     count = len(models.builtin().models)
-    assert err == f"cached {count} models from http://api.sandbox.invalid in {cache}\n"
+    assert err == (
+        f"cached {count} models from http://api.sandbox.invalid in {cache}\n"
+        f"cached the prices of {count} models in {cache.with_name('prices.json')}\n"
+    )
     shown = json.loads(out)
+    lock = shown["prices"]["hailuo-2.3"]  # the sandbox's /v1/pricing: lock prices per request
+    assert lock["lock_price_per_request"] == "0.28" and lock["read_at"] == shown["refreshed_at"]
     assert shown["source"] == str(cache)
     code, table, _ = run_cli("models", env=env)
-    footer = table.splitlines()[-3]
+    footer = table.splitlines()[-4]  # a table from a sandbox refresh has no "?" line
+    assert table.splitlines()[-1].startswith("prices (USD): price cache ")
     assert footer.startswith(f"{count} models; source: {cache} (from http://api.sandbox.invalid")
     assert shown["base_url"] == "http://api.sandbox.invalid"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", shown["refreshed_at"])
@@ -375,7 +396,9 @@ def test_refresh_over_http_sends_the_key_and_never_prints_it(tmp_path: Path) -> 
         code, out, err = run_cli("models", "--refresh", "--base-url", base, env=env)
         assert (code, KEY in out + err) == (0, False)
         cache = tmp_path / "vidbatch" / "models.json"
-        assert err == f"cached {len(models.builtin().models)} models from {base} in {cache}\n"
+        assert err.startswith(
+            f"cached {len(models.builtin().models)} models from {base} in {cache}\n"
+        )
         env["LEMONDATA_API_KEY"] = "sk-wrong-key-5678"
         env["LEMONDATA_BASE_URL"] = base
         code, out, err = run_cli("models", "--refresh", env=env)

@@ -99,8 +99,9 @@ def charge(matrix: ModelMatrix, body: bytes) -> dict[str, Any]:
     if unit == "per_1m_tokens":
         return answer
     duration = request.get("duration")
-    whole = isinstance(duration, int) and not isinstance(duration, bool)
-    seconds = duration if whole and duration > 0 else 5
+    seconds = 5
+    if isinstance(duration, int) and not isinstance(duration, bool) and duration > 0:
+        seconds = duration
     times = seconds if unit == "per_second" else 1
     answer["estimated_cost_usd"] = round(float(high) * times, 6)
     return answer
