@@ -7,9 +7,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import anyio
+import httpx
 import pytest
 
-from runner import costs, lockentry, prices
+from runner import costs, lockentry, prices, refresh
 from runner.costs import Estimate, estimate
 from runner.models import Limits, ModelInfo, ModelMatrix, builtin
 from runner.prices import Price, PriceBook, read_price
@@ -253,3 +255,43 @@ def test_recorded_estimates_load_and_bad_ones_are_dropped() -> None:
     ]
     assert jobs["bad"]["estimate"] is None and jobs["good"]["estimate"] == good
     assert "estimate" not in jobs["old"]
+
+
+def fetch_pricing(handler: Any) -> PriceBook:
+    async def go() -> PriceBook:
+        async with httpx.AsyncClient(
+            transport=httpx.MockTransport(handler), base_url="https://api.example"
+        ) as client:
+            return await refresh.fetch_pricing(client, datetime(2026, 3, 1, tzinfo=timezone.utc))
+
+    return anyio.run(go)
+
+
+def test_the_public_price_list_is_read_without_a_key() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        body = {"object": "pricing", "data": [{"model": "m", "lock_price_per_request": "0.3"}]}
+        return httpx.Response(200, json=body)
+
+    found = fetch_pricing(handler)
+    assert [str(r.url) for r in seen] == ["https://api.example/v1/pricing"]
+    assert "authorization" not in seen[0].headers
+    assert found.read_at == "2026-03-01T00:00:00Z" and found.base_url == "https://api.example"
+    assert found.prices["m"].lock == D("0.3")
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (httpx.Response(404, json={"error": {"message": "no such path"}}), "HTTP 404: no such"),
+        (httpx.Response(200, json={"data": [{"model": "m"}]}), "lists no model with a price"),
+        (httpx.Response(200, text="<html>"), "the answer is not JSON"),
+    ],
+)
+def test_an_unusable_price_list_is_an_error_not_a_traceback(
+    answer: httpx.Response, message: str
+) -> None:
+    with pytest.raises(refresh.RefreshError, match=message):
+        fetch_pricing(lambda request: answer)

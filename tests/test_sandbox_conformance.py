@@ -188,6 +188,40 @@ async def test_model_answers_conform() -> None:
     conforms("/v1/models", "get", limited)
 
 
+async def test_prices_are_public_and_conform() -> None:
+    """The prices need no key (the provider publishes them); the rest still does."""
+    sandbox = Sandbox(SandboxConfig(required_key="sk-right"), clock=Clock())
+    async with httpx.AsyncClient(transport=transport(sandbox), base_url="http://t") as c:
+        listed = conforms("/v1/pricing", "get", await c.get("/v1/pricing"))
+        one = await c.get("/v1/models/hailuo-2.3/pricing")
+        tokens = await c.get("/v1/models/seedance-2.0/pricing")
+        refused = await c.get("/v1/models")
+    assert refused.status_code == 401
+    conforms("/v1/models", "get", refused)
+    entries = {entry["model"]: entry for entry in listed["data"]}
+    assert len(entries) == 68 and listed["currency"] == "USD"
+    assert entries["hailuo-2.3"]["is_lock_price"] is True
+    assert entries["hailuo-2.3"]["lock_price_per_request"] == "0.28"
+    assert entries["veo3.1"]["pricing_summary"] == {
+        "unit": "per_second",
+        "min_price": "0.1",
+        "max_price": "0.3",
+    }
+    assert conforms("/v1/models/{model}/pricing", "get", one)["pricing_unit"] == "per_request"
+    assert conforms("/v1/models/{model}/pricing", "get", tokens)["pricing_unit"] == (
+        "per_1m_tokens"
+    )
+
+
+async def test_a_402_says_what_the_create_would_cost() -> None:
+    async with client(create_errors={402: 1.0}) as c:
+        veo = await c.post(CREATE, json={"model": "veo3.1", "prompt": "p", "duration": 4})
+        tokens = await c.post(CREATE, json={"model": "seedance-2.0", "prompt": "p"})
+    error = conforms(CREATE, "post", veo)["error"]
+    assert (error["estimated_cost_usd"], error["balance_usd"]) == (1.2, 0.0)  # $0.30/s x 4 s
+    assert "estimated_cost_usd" not in conforms(CREATE, "post", tokens)["error"]
+
+
 def test_every_path_of_the_spec_was_checked() -> None:
     """Run last (file order): each path and method met at least one answer."""
     if not checked:
