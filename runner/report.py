@@ -248,9 +248,12 @@ def _facts(row: JobRow) -> str:
 
 
 def _cost_max(row: JobRow) -> str:
-    """The job's maximum estimate in USD for the cost filter; "" when it has none."""
+    """The job's maximum estimate in USD for the cost filter: ``unpriced`` when it was
+    sent without one, "" when none was recorded."""
     found = row.estimate
-    return "" if found is None or found.high is None else money_text(found.high)
+    if found is None:
+        return ""
+    return "unpriced" if found.high is None else money_text(found.high)
 
 
 def _model(row: JobRow) -> str:

@@ -69,9 +69,9 @@ SCRIPT = """
   var least = document.getElementById("f-cost-min");
   var shown = document.getElementById("shown");
   function costs(card, c, low) {
-    var max = card.dataset.cost === "" ? NaN : parseFloat(card.dataset.cost);
+    var max = parseFloat(card.dataset.cost);  // NaN: unpriced, or no estimate recorded
     if (c === "priced" && isNaN(max)) { return false; }
-    if (c === "unpriced" && !isNaN(max)) { return false; }
+    if (c === "unpriced" && card.dataset.cost !== "unpriced") { return false; }
     return isNaN(low) || (!isNaN(max) && max >= low);
   }
   function matches(card, s, m, t, c, low) {

@@ -19,9 +19,13 @@ import pytest
 from runner import prices
 from runner.errors import EXIT_OVER_BUDGET
 from runner.prices import Price, PriceBook
+from runner.report import render_html
+from runner.results import LockView
 from runner.sandbox import Sandbox, SandboxConfig, background
 from tests.factory import validate_lockfile
 from tests.netguard import no_network  # noqa: F401
+from tests.reportfixtures import lock_document, make_outputs, write_lock
+from tests.test_browser import VISIBLE, Browser, browser  # noqa: F401
 from tests.test_run_cli import KEY, Cli
 
 MODEL = "kling-v2.6-pro"
@@ -295,3 +299,35 @@ def test_summary_junit_and_report_show_estimates(tmp_path: Path, cli: Cli, serve
     assert "Estimated cost: <b>$1.00-$2.00</b>" in html
     assert html.count('data-cost="1"') == 2 and html.count('data-cost=""') == 1  # shot2 not run
     assert '<select id="f-cost">' in html
+
+
+def test_the_report_filters_by_estimate_in_a_browser(
+    browser: Browser,  # noqa: F811 (the fixture, imported)
+    tmp_path: Path,
+) -> None:
+    document = lock_document()
+    estimates = {
+        "cat-garden": {"min_usd": "0.5", "max_usd": "1", "basis": "per second x 5 s"},
+        "xss": {"min_usd": "0.2", "max_usd": "0.25", "basis": "per request"},
+        "slow": {"min_usd": None, "max_usd": None, "unknown": "priced per 1M tokens"},
+    }
+    for key, found in estimates.items():
+        document["jobs"][key]["estimate"] = found
+    lock = write_lock(tmp_path, document)
+    make_outputs(tmp_path, document)
+    page = tmp_path / "report.html"
+    view = LockView("manifests/demo.yaml", lock, document, None)
+    page.write_text(render_html([view], tmp_path), "utf-8")
+    session = browser.open(page.as_uri())
+    choose = (
+        "(function (id, value, kind) { var s = document.getElementById(id); s.value = value;"
+        " s.dispatchEvent(new Event(kind)); })"
+    )
+    browser.evaluate(session, f"{choose}('f-cost', 'unpriced', 'change')")
+    assert browser.evaluate(session, VISIBLE) == ["slow"]
+    browser.evaluate(session, f"{choose}('f-cost', 'priced', 'change')")
+    assert sorted(browser.evaluate(session, VISIBLE)) == ["cat-garden", "xss"]
+    browser.evaluate(session, f"{choose}('f-cost', '', 'change')")
+    browser.evaluate(session, f"{choose}('f-cost-min', '0.5', 'input')")
+    assert browser.evaluate(session, VISIBLE) == ["cat-garden"]
+    assert browser.problems() == []
