@@ -7,6 +7,7 @@ test writes (so each job's maximum is exact), or from the sandbox's own public
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 from collections.abc import Iterator
@@ -331,3 +332,14 @@ def test_the_report_filters_by_estimate_in_a_browser(
     browser.evaluate(session, f"{choose}('f-cost-min', '0.5', 'input')")
     assert browser.evaluate(session, VISIBLE) == ["cat-garden"]
     assert browser.problems() == []
+
+
+def test_the_confirmation_says_what_the_jobs_may_cost(
+    tmp_path: Path, cli: Cli, served: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = manifest(tmp_path, 21)
+    priced(cli)
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    assert cli("run", str(path), tty=True) == 1
+    assert "submit 21 jobs (each may be billed; estimated $10.50-$21.00)? [y/N]" in cli.err
+    assert served.counters.creates == 0

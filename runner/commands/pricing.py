@@ -17,12 +17,13 @@ from typing import TextIO
 import anyio
 import httpx
 
-from runner import budget, models, prices, refresh
+from runner import budget, costs, models, prices, refresh
 from runner.budget import Budget
 from runner.cli import Context
 from runner.commands import batch
 from runner.engine import Outcome, Target
 from runner.errors import EXIT_FAILED, EXIT_OVER_BUDGET, VidbatchError
+from runner.plan import SENDS
 from runner.prices import PriceBook
 from runner.progress import Event
 
@@ -146,3 +147,14 @@ def exit_code(code: int, outcome: Outcome) -> int:
         return code
     others = sum(n for s, n in outcome.counts.items() if s not in held and s != "completed")
     return EXIT_OVER_BUDGET if others == 0 else code
+
+
+def sends_cost(targets: Sequence[Target]) -> str:
+    """``estimated $14.40-$43.20, 3 unpriced``: what the jobs a run would send may cost."""
+    total = costs.Total()
+    for target in targets:
+        for item in target.plan.items:
+            found = target.costing.estimate(item.key) if target.costing else None
+            if item.action in SENDS:
+                total.add(found or costs.unknown("no estimate"))
+    return f"estimated {total.text()}"

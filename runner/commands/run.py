@@ -146,7 +146,8 @@ def _confirmed(targets: list[Target], ns: argparse.Namespace, ctx: Context) -> b
     sends = sum(1 for t in targets for item in t.plan.items if item.action in SENDS)
     if ns.yes or sends <= CONFIRM_ABOVE or not (ctx.stdin_is_tty and ctx.stderr_is_tty):
         return True
-    ctx.stderr.write(f"vidbatch: submit {sends} jobs (each may be billed)? [y/N] ")
+    cost = pricing.sends_cost(targets)  # issue 12: what they may cost
+    ctx.stderr.write(f"vidbatch: submit {sends} jobs (each may be billed; {cost})? [y/N] ")
     ctx.stderr.flush()
     answer = ctx.stdin.readline()
     return answer.strip().lower() in ("y", "yes")
