@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from runner import costs
-from runner.costs import Estimate, Total, money
+from runner.costs import Estimate, money
 from runner.models import ModelMatrix
 from runner.prices import PriceBook, money_text
 
@@ -91,9 +91,6 @@ class Budget:
             self.unpriced_sent -= 1
         else:
             self.committed -= found.high
-
-    def is_left_out(self, where: str, key: str) -> bool:
-        return f"{where}\0{key}" in self.left_out
 
     def counts(self) -> dict[str, int]:
         over = sum(1 for reason in self.left_out.values() if not reason.startswith(UNPRICED))
@@ -165,14 +162,6 @@ class Costing:
             return None
         return UNPRICED if reason.startswith(UNPRICED) else OVER_BUDGET
 
-    def total(self, keys: list[str]) -> Total:
-        found = Total()
-        for key in keys:
-            one = self.estimates.get(key)
-            if one is not None:
-                found.add(one)
-        return found
-
 
 def attach(
     targets: Sequence[Target],
@@ -189,6 +178,7 @@ def attach(
     """
     shared = None if max_cost is None else Budget(max_cost, "--max-cost", allow_unpriced)
     budgets = [] if shared is None else [shared]
+    estimator = costs.Estimator(matrix, book)
     for target in targets:
         budget = shared
         limit = target.settings.max_cost
@@ -196,7 +186,7 @@ def attach(
             budget = Budget(limit, f"run.max_cost of {target.name}", allow_unpriced)
             budgets.append(budget)
         estimates = {
-            item.key: costs.estimate(item.job.request, matrix, book)
+            item.key: estimator(item.job.request)
             for item in target.plan.items
             if item.job is not None and item.action in PRICED_ACTIONS
         }

@@ -68,6 +68,25 @@ def from_json(data: Any) -> Estimate | None:
     return unknown(str(reason)) if isinstance(reason, str) and reason else None
 
 
+class Estimator:
+    """``estimate`` for many requests: jobs of one matrix share a model, operation
+    and duration, so each combination is worked out once (a plan of 100,000 jobs)."""
+
+    def __init__(self, matrix: ModelMatrix, book: PriceBook) -> None:
+        self._matrix, self._book = matrix, book
+        self._known: dict[tuple[Any, ...], Estimate] = {}
+
+    def __call__(self, request: Mapping[str, Any]) -> Estimate:
+        key = (request.get("model"), request.get("operation"), request.get("duration"))
+        try:
+            found = self._known.get(key)
+        except TypeError:  # an unhashable value (a hand-edited lockfile): not kept
+            return estimate(request, self._matrix, self._book)
+        if found is None:
+            found = self._known[key] = estimate(request, self._matrix, self._book)
+        return found
+
+
 def estimate(request: Mapping[str, Any], matrix: ModelMatrix, book: PriceBook) -> Estimate:
     """The cost of one create of ``request`` (a job's resolved or recorded request)."""
     model = str(request.get("model", matrix.default_model))

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from runner import prices
+from runner import costs, prices
+from runner.budget import Budget
 from runner.errors import EXIT_OVER_BUDGET
 from runner.prices import Price, PriceBook
 from runner.report import render_html
@@ -343,3 +344,28 @@ def test_the_confirmation_says_what_the_jobs_may_cost(
     assert cli("run", str(path), tty=True) == 1
     assert "submit 21 jobs (each may be billed; estimated $10.50-$21.00)? [y/N]" in cli.err
     assert served.counters.creates == 0
+
+
+def test_the_budget_s_arithmetic() -> None:
+    one = costs.Estimate(Decimal("0.5"), Decimal("1"), "per second x 5 s")
+    budget = Budget(Decimal("2.5"), "--max-cost")
+    budget.hold_resumed(one)  # a resumed task, held at its maximum
+    assert budget.take("m", "a", one, first=True) is None
+    assert budget.committed == Decimal(2) and budget.resumed == Decimal(1)
+    budget.give_back(one)  # refused by the API: no task, no bill
+    assert budget.committed == Decimal(1) and budget.creates == 0
+    assert budget.take("m", "a", one, first=True) is None
+    assert budget.take("m", "b", costs.unknown("tokens"), first=True) == (
+        "unpriced: tokens; --allow-unpriced sends it under a budget"
+    )
+    assert not budget.closed  # an unpriced job does not close the budget
+    assert budget.take("m", "c", one, first=True) is not None  # 2 + 1 > 2.5: closed
+    cheap = costs.Estimate(Decimal("0.01"), Decimal("0.01"), "per request")
+    assert budget.take("m", "d", cheap, first=False) == (  # it would fit; the plan is cut
+        "over budget: an earlier job did not fit the budget of $2.50"
+    )
+    assert budget.committed == Decimal(2) and budget.left == Decimal("0.5")
+    assert budget.counts() == {"over budget": 1, "unpriced": 1}  # d was a resubmission
+    allowed = Budget(Decimal(0), "x", allow_unpriced=True)
+    assert allowed.take("m", "e", costs.unknown("tokens"), first=True) is None
+    assert allowed.unpriced_sent == 1 and allowed.committed == 0

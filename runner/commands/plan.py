@@ -11,7 +11,6 @@ from runner.cli import Context
 from runner.commands import batch, pricing
 from runner.commands.common import add_manifest_args, load_manifests
 from runner.costs import Estimate
-from runner.models import ModelMatrix
 from runner.plan import SENDS, Plan, PlanOptions, make_plan
 from runner.prices import PriceBook
 from runner.session import lock_path_for
@@ -68,7 +67,8 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
         plans.append(make_plan(manifest, path, lockfile.read(path), options))
     batch.check_only(ns.only, plans)
     matrix, book = pricing.price_book(ns, ctx, ctx.error)
-    costed = [_estimates(plan, matrix, book) for plan in plans]
+    estimator = costs.Estimator(matrix, book)
+    costed = [_estimates(plan, estimator) for plan in plans]
     if ns.json:
         body = {
             "plans": [_plan_json(p, e) for p, e in zip(plans, costed, strict=True)],
@@ -86,10 +86,10 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
     return 1 if ns.check and any(p.sends for p in plans) else 0
 
 
-def _estimates(plan: Plan, matrix: ModelMatrix, book: PriceBook) -> dict[str, Estimate]:
+def _estimates(plan: Plan, estimator: costs.Estimator) -> dict[str, Estimate]:
     """The estimate of each job the plan would send."""
     return {
-        item.key: costs.estimate(item.job.request, matrix, book)
+        item.key: estimator(item.job.request)
         for item in plan.items
         if item.action in SENDS and item.job is not None
     }
@@ -122,9 +122,12 @@ def _prices_said(book: PriceBook) -> str:
 def _print(plan: Plan, estimates: dict[str, Estimate], out: TextIO) -> None:
     out.write(f"{plan.manifest.display} (lockfile {plan.lockfile.name})\n")
     width = max((len(item.key) for item in plan.items), default=0)
+    shown: dict[int, str] = {}  # jobs share estimates (costs.Estimator): each told once
     for item in plan.items:
         found = estimates.get(item.key) if item.action in SENDS else None
-        cost = f"; {found.text()}" if found is not None else ""
+        cost = ""
+        if found is not None:
+            cost = shown.get(id(found)) or shown.setdefault(id(found), f"; {found.text()}")
         out.write(f"  {item.action:<9}{item.key:<{width}}  {item.reason}{cost}\n")
     totals = ", ".join(f"{n} {VERBS[action]}" for action, n in plan.counts().items())
     out.write(f"  {totals or 'no jobs selected'}\n")
