@@ -6,7 +6,7 @@ moment before it is sent, resubmissions (``retry_failed``, ``--force``,
 API refused it with an error, or it was never sent) gives its amount back. Tasks
 the run resumes in flight were created by an earlier run, but their outcome,
 and so their bill, is not known yet: each is held at the maximum recorded with
-it (or, for an entry older than estimates, the one its request gets now) for
+it (or, for an entry without a priced one, the one its request gets now) for
 the whole run, so that a budget given to a resumed run bounds everything the run
 has in flight. The plan is cut in order: the first create that does not fit
 closes the budget, and no later one is sent, so that the jobs left out are
@@ -196,5 +196,7 @@ def attach(
         for item in target.plan.items:
             if item.action == "resume":
                 entry = target.store.entry(item.key) or {}
-                budget.hold_resumed(costs.from_json(entry.get("estimate")) or estimates[item.key])
+                recorded = costs.from_json(entry.get("estimate"))
+                known = recorded is not None and recorded.known
+                budget.hold_resumed(recorded if known else estimates[item.key])
     return budgets

@@ -369,3 +369,20 @@ def test_the_budget_s_arithmetic() -> None:
     allowed = Budget(Decimal(0), "x", allow_unpriced=True)
     assert allowed.take("m", "e", costs.unknown("tokens"), first=True) is None
     assert allowed.unpriced_sent == 1 and allowed.committed == 0
+
+
+def test_resumed_tasks_of_an_older_lockfile_are_held_at_today_s_estimate(
+    tmp_path: Path, cli: Cli, slow: Sandbox
+) -> None:
+    path = manifest(tmp_path, 3)
+    priced(cli)
+    assert cli("run", str(path), "--max-cost", "2", "--timeout", "200ms") == 1, cli.err
+    lock = tmp_path / "shots.lock.json"
+    doc = json.loads(lock.read_text())
+    for entry in doc["jobs"].values():
+        del entry["estimate"]  # as a lockfile written before estimates
+    lock.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    priced(cli, ("0.10", "0.30"))  # $1.50 at most per job now
+    assert cli("run", str(path), "--max-cost", "3.50") == EXIT_OVER_BUDGET, cli.err
+    assert "(of which $3.00 held by resumed tasks), $0.50 left" in cli.err
+    assert slow.counters.creates == 2 and "summary: 2 completed, 1 over budget" in cli.err
