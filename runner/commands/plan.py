@@ -45,7 +45,10 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--no-download", action="store_true", help="plan as `run --no-download`")
     batch.add_lockfile_arg(parser)
-    batch.add_api_args(parser)  # where --fetch-prices reads from (--sandbox: its prices)
+    batch.add_api_args(parser, sandbox=False)  # where --fetch-prices reads the prices
+    parser.add_argument(
+        "--sandbox", action="store_true", help="estimate with the embedded sandbox's prices"
+    )
     pricing.add_fetch_arg(parser)
     parser.set_defaults(func=main)
 

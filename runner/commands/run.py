@@ -23,7 +23,7 @@ from runner.cli import Context
 from runner.commands import batch, pricing
 from runner.commands.common import add_manifest_args, load_manifests
 from runner.engine import Engine, Outcome, Target, has_work, summary_event
-from runner.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ConfigError, UsageError
+from runner.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError, VidbatchError
 from runner.plan import SENDS, PlanOptions
 from runner.progress import Reporter
 from runner.session import Overrides, execute, open_targets, shared_limits
@@ -84,7 +84,7 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
         batch.check_only(ns.only, [t.plan for t in targets])
         if not ns.no_download:
             _check_outputs(targets)
-    except (UsageError, ConfigError):
+    except VidbatchError:
         for target in targets:
             target.store.release()
         raise
