@@ -26,6 +26,7 @@ code { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace; }
 .filters { display: flex; flex-wrap: wrap; gap: 16px; align-items: center; padding: 10px 14px;
   background: var(--card); border: 1px solid var(--line); border-radius: 8px; margin-bottom: 20px; }
 .filters select, .filters input { margin-left: 6px; font: inherit; }
+.filters input[type=number] { width: 6em; }
 .shown { margin-left: auto; color: var(--muted); }
 h2 { font-size: 16px; margin: 8px 0 12px; }
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 16px; }
