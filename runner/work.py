@@ -94,6 +94,7 @@ class JobWork:
     costing: Costing | None = None  # the job's estimate, and the budget it counts against
     _started: float | None = None
     _creates: int = 0  # creates this run let through the budget for this job
+    _resumed: bool = False  # a task of an earlier run was followed first
 
     @property
     def key(self) -> str:
@@ -108,6 +109,7 @@ class JobWork:
         """Submit (unless resuming) and follow the task; resubmit failures per retry_failed."""
         resubmits = 0
         if resume:
+            self._resumed = True
             entry = self.store.entry(self.key) or {}
             self._emit("resumed", task_id=entry.get("task_id"), status=entry.get("status"))
         elif not await self.submit():
@@ -357,7 +359,8 @@ class JobWork:
         budget = self.costing.budget if self.costing is not None else None
         if budget is None or self.costing is None:
             return True
-        refused = budget.take(self.costing.where, self.key, self._estimate(), self._creates == 0)
+        first = self._creates == 0 and not self._resumed  # else its last task ended this run
+        refused = budget.take(self.costing.where, self.key, self._estimate(), first)
         if refused is not None:
             self._emit("over_budget", message=refused)
             return False

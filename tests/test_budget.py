@@ -386,3 +386,18 @@ def test_resumed_tasks_of_an_older_lockfile_are_held_at_today_s_estimate(
     assert cli("run", str(path), "--max-cost", "3.50") == EXIT_OVER_BUDGET, cli.err
     assert "(of which $3.00 held by resumed tasks), $0.50 left" in cli.err
     assert slow.counters.creates == 2 and "summary: 2 completed, 1 over budget" in cli.err
+
+
+def test_a_resumed_task_that_fails_is_not_resubmitted_past_the_budget(
+    tmp_path: Path, cli: Cli
+) -> None:
+    path = manifest(tmp_path, 1, run="retry_failed: 2", prompts={0: "FAIL at last"})
+    priced(cli)
+    for sandbox in serve(cli, task_seconds=(0.8, 1.0), fail_prompt_marker="FAIL"):
+        assert cli("run", str(path), "--max-cost", "1", "--timeout", "200ms") == 1
+        assert cli("run", str(path), "--max-cost", "1", "--json") == 1  # failed, not 5
+        assert sandbox.counters.creates == 1  # the retry would pass $1.00 with the task held
+        assert summary_of(cli.out)["counts"] == {"failed": 1}
+        kinds = [json.loads(line)["event"] for line in cli.out.splitlines()]
+        kinds = [kind for kind in kinds if kind != "progress"]
+        assert kinds == ["resumed", "failed", "over_budget", "summary"]
