@@ -22,6 +22,7 @@ from runner.prices import PER_REQUEST, PER_SECOND, PER_TOKENS, Price, PriceBook,
 
 API_DURATIONS = (1, 60)  # the widest durations the newest contract takes, in seconds
 _CENT = Decimal("0.01")
+_KEPT = Decimal("1e-12")
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,9 @@ class Estimate:
         """As the lockfile and ``plan --json`` carry it: USD decimal strings."""
         if self.low is None or self.high is None:
             return {"min_usd": None, "max_usd": None, "unknown": self.basis}
-        return {
-            "min_usd": money_text(self.low),
-            "max_usd": money_text(self.high),
+        return {  # 12 places keep every listed price exact, and the lockfile's pattern
+            "min_usd": money_text(self.low.quantize(_KEPT, rounding=ROUND_FLOOR)),
+            "max_usd": money_text(self.high.quantize(_KEPT, rounding=ROUND_CEILING)),
             "basis": self.basis,
         }
 

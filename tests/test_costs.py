@@ -295,3 +295,11 @@ def test_an_unusable_price_list_is_an_error_not_a_traceback(
 ) -> None:
     with pytest.raises(refresh.RefreshError, match=message):
         fetch_pricing(lambda request: answer)
+
+
+def test_recorded_amounts_keep_twelve_places_rounded_outwards() -> None:
+    found = Estimate(D("1e-31"), D("0.1363636363641"), "per request")
+    assert found.as_json() == {"min_usd": "0", "max_usd": "0.136363636365", "basis": "per request"}
+    base = {"fingerprint": "sha256:" + "0" * 64, "request": {}, "seed": 1, "status": "completed"}
+    jobs = {"j": base | {"attempts": 1, "outputs": [], "estimate": found.as_json()}}
+    assert lockentry.repair(jobs) == []  # within the lockfile's pattern
