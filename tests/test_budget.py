@@ -401,3 +401,12 @@ def test_a_resumed_task_that_fails_is_not_resubmitted_past_the_budget(
         kinds = [json.loads(line)["event"] for line in cli.out.splitlines()]
         kinds = [kind for kind in kinds if kind != "progress"]
         assert kinds == ["resumed", "failed", "over_budget", "summary"]
+
+
+def test_a_budget_past_a_trillion_is_refused(tmp_path: Path, cli: Cli) -> None:
+    path = manifest(tmp_path, 1)
+    assert cli("run", str(path), "--max-cost", "1e999999999") == 2
+    assert "--max-cost: must be at most 1,000,000,000,000 USD, not '1e999999999'" in cli.err
+    path.write_text(path.read_text().replace("max: 200ms}", "max: 200ms}, max_cost: 1.0e+300"))
+    assert cli("validate", str(path)) == 2
+    assert "run.max_cost: 1e+300 is greater than the maximum of 1000000000000" in cli.err

@@ -28,6 +28,7 @@ from runner.prices import PriceBook
 from runner.progress import Event
 
 Notice = Callable[[str], None]
+MAX_BUDGET = 10**12  # USD; more is no budget (and past what the lockfile's amounts hold)
 
 
 def add_fetch_arg(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +48,8 @@ def usd_arg(text: str) -> Decimal:
         amount = Decimal(-1)
     if not amount.is_finite() or amount < 0:
         raise argparse.ArgumentTypeError(f"must be an amount in USD of 0 or more, not {text!r}")
+    if amount > MAX_BUDGET:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_BUDGET:,} USD, not {text!r}")
     return amount
 
 
