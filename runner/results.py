@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,7 @@ class LockView:
     lockfile: Path
     data: dict[str, Any]
     selected: frozenset[str] | None
+    held: Mapping[str, str] = field(default_factory=dict)  # kept back by a budget: why
 
     @property
     def folder(self) -> Path:
@@ -69,7 +70,8 @@ class LockView:
         keys = set(jobs) if self.selected is None else self.selected
         for key in sorted(keys):
             entry = jobs.get(key)
-            yield JobRow(key=key, entry=entry if isinstance(entry, dict) else None)
+            entry = entry if isinstance(entry, dict) else None
+            yield JobRow(key=key, entry=entry, held=self.held.get(key))
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class JobRow:
 
     key: str
     entry: dict[str, Any] | None
+    held: str | None = None  # why this run's budget did not send it
 
     @property
     def status(self) -> str:
@@ -106,6 +109,8 @@ class JobRow:
     @property
     def reason(self) -> str:
         """Why the job is not completed: the API's message, else what its status means."""
+        if self.entry is None and self.held:
+            return f"not run: {self.held}"
         error = self.error or {}
         if error.get("message"):
             return str(error["message"])
@@ -127,11 +132,15 @@ class JobRow:
 
 
 def load_view(
-    manifest_display: str, lockfile: Path, selected: frozenset[str] | None = None
+    manifest_display: str,
+    lockfile: Path,
+    selected: frozenset[str] | None = None,
+    held: Mapping[str, str] | None = None,
 ) -> LockView:
-    """Read ``lockfile`` (journal replayed) into a view of ``manifest_display``'s jobs."""
+    """Read ``lockfile`` (journal replayed) into a view of ``manifest_display``'s jobs;
+    ``held``: the jobs a budget kept back, with why."""
     data = lockfile_io.read(lockfile)
-    return LockView(manifest=manifest_display, lockfile=lockfile, data=data, selected=selected)
+    return LockView(manifest_display, lockfile, data, selected, dict(held or {}))
 
 
 def status_counts(views: Sequence[LockView]) -> dict[str, int]:

@@ -293,7 +293,12 @@ def test_summary_junit_and_report_show_estimates(tmp_path: Path, cli: Cli, serve
     assert "Estimated cost: $1.00-$2.00\n" in markdown
     assert "Budget: budget $2.00 (--max-cost): committed up to $2.00 in 2 create(s)" in markdown
     assert "| `shot0` | `kling-v2.6-pro` |" in markdown and "| $0.50-$1.00 |" in markdown
+    assert (
+        "| `shots.yaml` | `shot2` | not run |  | not run: over budget: could cost up to $1.00, "
+        "and $0.00 of the budget of $2.00 is left |"
+    ).replace("shots.yaml", str(path)) in markdown
     junit = (tmp_path / "j.xml").read_text()
+    assert '<skipped message="not run: over budget: could cost up to $1.00' in junit
     assert '<property name="estimated_cost_max_usd" value="2" />' in junit
     assert '<property name="estimated_cost" value="$0.50-$1.00 (per second x 5 s)" />' in junit
     assert cli("report", str(path), "-o", "r.html") == 0

@@ -161,3 +161,12 @@ def sends_cost(targets: Sequence[Target]) -> str:
             if item.action in SENDS:
                 total.add(found or costs.unknown("no estimate"))
     return f"estimated {total.text()}"
+
+
+def held_back(target: Target) -> dict[str, str]:
+    """The jobs of ``target`` its budget kept from being sent, with why (for reports)."""
+    budget_ = target.costing.budget if target.costing is not None else None
+    if budget_ is None:
+        return {}
+    prefix = f"{target.name}\0"
+    return {k[len(prefix) :]: why for k, why in budget_.left_out.items() if k.startswith(prefix)}

@@ -208,6 +208,7 @@ def _write_reports(
             t.plan.manifest.display,
             t.store.path,
             frozenset(i.key for i in t.plan.items if i.action != "remove"),
+            pricing.held_back(t),
         )
         for t in targets
     ]
