@@ -9,3 +9,6 @@ import pytest
 def anyio_backend() -> str:
     """Async tests (``@pytest.mark.anyio``) run on asyncio."""
     return "asyncio"
+
+
+from tests.detach_support import clocked_cli, clocked_sandbox, hand_clock  # noqa: E402, F401

@@ -1,0 +1,101 @@
+"""``vidbatch cancel`` against the sandbox: cancellable and uncancellable tasks."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from runner.errors import EXIT_API_STOPPED, EXIT_FAILED, EXIT_IN_FLIGHT, EXIT_OK
+from runner.sandbox import Sandbox
+from tests.detach_support import TASK, Clock
+from tests.factory import validate_lockfile
+from tests.netguard import no_network  # noqa: F401
+from tests.test_run_cli import KEY, Cli
+
+MANIFEST = """\
+version: 1
+run: {concurrency: 4, rate: 50}
+output: {dir: renders, name: '${job}.mp4'}
+jobs:
+  - {id: running, model: seedance-2.0, prompt: already running}
+  - {id: queued, model: seedance-2.0, prompt: still queued}
+  - {id: sora, model: sora-2, prompt: a model that cannot cancel}
+  - {id: done, model: seedance-2.0, prompt: finished long ago}
+"""
+
+
+@pytest.fixture
+def manifest(tmp_path: Path) -> Path:
+    path = tmp_path / "shots.yaml"
+    path.write_text(MANIFEST)
+    return path
+
+
+def test_cancel_cancellable_and_uncancellable_tasks(
+    manifest: Path, clocked_cli: Cli, clocked_sandbox: Sandbox, hand_clock: Clock
+) -> None:
+    assert clocked_cli("run", str(manifest), "--detach", "--only", "done") == EXIT_IN_FLIGHT
+    hand_clock.now += TASK + 1
+    assert clocked_cli("run", str(manifest), "--detach", "--only", "done") == EXIT_OK
+    assert clocked_cli("run", str(manifest), "--detach", "--only", "running") == EXIT_IN_FLIGHT
+    hand_clock.now += TASK * 0.6  # past its queue: processing, no longer cancellable
+    assert clocked_cli("run", str(manifest), "--detach") == EXIT_IN_FLIGHT
+    assert clocked_cli("cancel", str(manifest)) == EXIT_IN_FLIGHT, clocked_cli.err
+    assert "  cancelled      queued  task ldtask_" in clocked_cli.out
+    assert (
+        "not cancelled  running  Only a queued (pending) task can be cancelled" in clocked_cli.out
+    )
+    assert "not cancelled  sora  Tasks of sora-2 cannot be cancelled" in clocked_cli.out
+    assert "1 cancelled, 2 not cancellable, 0 failed" in clocked_cli.out
+    assert clocked_sandbox.counters.cancels == 3  # the completed job was left alone
+    jobs = validate_lockfile(manifest.with_name("shots.lock.json"))["jobs"]
+    assert jobs["queued"]["status"] == "failed" and jobs["queued"]["cancelled"] is True
+    assert jobs["queued"]["error"]["code"] == "cancelled"
+    assert jobs["running"]["status"] in ("pending", "processing") and jobs["running"]["task_id"]
+    assert jobs["sora"]["status"] == "pending" and "cancelled" not in jobs["sora"]
+    assert clocked_cli("plan", str(manifest), "--json") == 0
+    actions = {j["job"]: j["action"] for j in json.loads(clocked_cli.out)["plans"][0]["jobs"]}
+    assert actions == {"running": "resume", "queued": "blocked", "sora": "resume", "done": "skip"}
+    hand_clock.now += 1000
+    made = clocked_sandbox.counters.tasks_made
+    assert clocked_cli("run", str(manifest), "--detach") == EXIT_FAILED  # the cancelled job
+    assert clocked_sandbox.counters.tasks_made == made  # never resubmitted by itself
+    assert clocked_cli("status", str(manifest)) == 0
+    assert "cancelled with vidbatch cancel" in clocked_cli.out and "; cancelled" in clocked_cli.out
+    assert clocked_cli("cancel", str(manifest)) == EXIT_OK
+    assert "(no task in flight)" in clocked_cli.out
+
+
+def test_a_cancel_of_an_unknown_task_fails_and_keeps_the_id(
+    manifest: Path, clocked_cli: Cli, clocked_sandbox: Sandbox
+) -> None:
+    assert clocked_cli("run", str(manifest), "--detach", "--only", "queued") == EXIT_IN_FLIGHT
+    lock = manifest.with_name("shots.lock.json")
+    doc = json.loads(lock.read_text())
+    doc["jobs"]["queued"]["task_id"] = "ldtask_" + "0" * 32
+    lock.write_text(json.dumps(doc))
+    assert clocked_cli("cancel", str(manifest), "--only", "q*") == EXIT_FAILED
+    assert "cancel failed  queued" in clocked_cli.out and "not found" in clocked_cli.out.lower()
+    entry = validate_lockfile(lock)["jobs"]["queued"]
+    assert entry["status"] == "pending" and entry["task_id"] == "ldtask_" + "0" * 32
+    assert clocked_cli("cancel", str(manifest), "--only", "nothing*") == 2
+    assert "no job key matches" in clocked_cli.err
+
+
+def test_a_refused_key_stops_the_cancel_with_exit_3(
+    manifest: Path, clocked_cli: Cli, clocked_sandbox: Sandbox
+) -> None:
+    assert clocked_cli("run", str(manifest), "--detach", "--only", "queued") == EXIT_IN_FLIGHT
+    clocked_sandbox.config = dataclasses.replace(clocked_sandbox.config, required_key=KEY)
+    clocked_cli.environ["LEMONDATA_API_KEY"] = "sk-revoked"
+    assert clocked_cli("cancel", str(manifest)) == EXIT_API_STOPPED
+    assert (
+        "the API refused the key (HTTP 401)" in clocked_cli.err
+        and "Traceback" not in clocked_cli.err
+    )
+    assert "sk-revoked" not in clocked_cli.err + clocked_cli.out
+    entry = validate_lockfile(manifest.with_name("shots.lock.json"))["jobs"]["queued"]
+    assert entry["status"] == "pending" and entry["task_id"]
