@@ -93,9 +93,7 @@ def _print(name: str, done: cancel.Cancelled, out: TextIO) -> None:
         out.write(f"  cancel failed  {key}  {printable(reason)}\n")
     out.write(
         f"  {len(done.cancelled)} cancelled, {len(done.refused)} not cancellable, "
-        f"{len(done.failed)} failed"
-        + ("" if done.tried else " (no task in flight)")
-        + "\n"
+        f"{len(done.failed)} failed" + ("" if done.tried else " (no task in flight)") + "\n"
     )
 
 
