@@ -1,7 +1,8 @@
 """Merging lockfiles: the shards of one run (``run --shard K/N``) into one lockfile.
 
 The result depends only on the inputs' contents, not on their order: entries are
-keyed by job key and rendered sorted. A job key found in several inputs must
+keyed by job key and rendered sorted, and output paths (relative to a lockfile's
+folder) are rewritten relative to the merged lockfile's. A job key found in several inputs must
 have the same entry in each (a shard seeded from the last merge and an older
 copy of it are not the same); a key whose entries differ is a conflict, and
 every conflict is named at once, with the files that disagree, before anything
@@ -50,6 +51,7 @@ def merge(paths: Sequence[Path], out: Path) -> Merged:
         if isinstance(doc.get("manifest"), str):
             manifests.add(Path(os.path.normpath(path.absolute().parent / doc["manifest"])))
         for key, entry in doc["jobs"].items():
+            rebase_outputs(entry, path.absolute().parent, out.absolute().parent)
             if key not in jobs:
                 jobs[key], origin[key] = entry, path
             elif _canonical(jobs[key]) != _canonical(entry):
@@ -71,6 +73,17 @@ def merge(paths: Sequence[Path], out: Path) -> Merged:
         names = ", ".join(sorted(str(m) for m in manifests))
         problems.append(f"the lockfiles name different manifests ({names}); none recorded")
     return Merged(merged, problems)
+
+
+def rebase_outputs(entry: dict[str, Any], source: Path, folder: Path) -> None:
+    """Output paths are relative to the lockfile's folder: make them relative to the
+    merged lockfile's (a shard's lockfile may live elsewhere)."""
+    if source == folder:
+        return
+    for output in entry["outputs"]:
+        if isinstance(output.get("path"), str):
+            where = os.path.normpath(source / output["path"])
+            output["path"] = Path(os.path.relpath(where, folder)).as_posix()
 
 
 def _canonical(entry: Any) -> str:

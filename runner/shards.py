@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner import lockfile
+from runner import lockfile, lockmerge
 from runner.errors import LockError
 from runner.files import write_atomic
 from runner.job import Manifest, RunSettings
@@ -91,6 +91,8 @@ def seed(path: Path, base: Path, shard: Shard) -> None:
         return
     doc = view(lockfile.read(base), shard)
     doc.pop("manifest", None)  # relative to base's folder; the run writes its own
+    for entry in doc["jobs"].values():
+        lockmerge.rebase_outputs(entry, base.absolute().parent, path.parent)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, lockfile.render(doc).encode("utf-8"))
