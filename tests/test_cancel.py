@@ -6,6 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 from runner.errors import EXIT_API_STOPPED, EXIT_FAILED, EXIT_IN_FLIGHT, EXIT_OK
@@ -99,3 +100,21 @@ def test_a_refused_key_stops_the_cancel_with_exit_3(
     assert "sk-revoked" not in clocked_cli.err + clocked_cli.out
     entry = validate_lockfile(manifest.with_name("shots.lock.json"))["jobs"]["queued"]
     assert entry["status"] == "pending" and entry["task_id"]
+
+
+def test_a_task_cancelled_elsewhere_is_recorded_cancelled_and_not_resent(
+    manifest: Path, clocked_cli: Cli, clocked_sandbox: Sandbox
+) -> None:
+    assert clocked_cli("run", str(manifest), "--detach", "--only", "queued") == EXIT_IN_FLIGHT
+    lock = manifest.with_name("shots.lock.json")
+    task_id = json.loads(lock.read_text())["jobs"]["queued"]["task_id"]
+    url = clocked_sandbox.url  # type: ignore[attr-defined]
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}"}) as dashboard:
+        assert dashboard.delete(f"/v1/tasks/{task_id}").status_code == 200
+    assert clocked_cli("run", str(manifest), "--detach", "--only", "queued") == EXIT_FAILED
+    entry = validate_lockfile(lock)["jobs"]["queued"]
+    assert (entry["status"], entry["cancelled"], entry["task_id"]) == ("failed", True, task_id)
+    assert clocked_cli("run", str(manifest), "--detach", "--only", "queued") == EXIT_FAILED
+    assert clocked_sandbox.counters.tasks_made == 1
+    assert clocked_cli("plan", str(manifest), "--only", "queued") == 0
+    assert "blocked  queued  cancelled: not sent again unless --force" in clocked_cli.out
