@@ -84,6 +84,9 @@ def test_a_cancel_of_an_unknown_task_fails_and_keeps_the_id(
     assert entry["status"] == "pending" and entry["task_id"] == "ldtask_" + "0" * 32
     assert clocked_cli("cancel", str(manifest), "--only", "nothing*") == 2
     assert "no job key matches" in clocked_cli.err
+    lock.unlink()
+    assert clocked_cli("cancel", str(manifest)) == EXIT_OK
+    assert "(no task in flight)" in clocked_cli.out and not lock.exists()
 
 
 def test_a_refused_key_stops_the_cancel_with_exit_3(

@@ -9,6 +9,7 @@ refused the key; 4 the API will not cancel some task (it stays in flight);
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
@@ -20,7 +21,7 @@ from runner.commands import batch
 from runner.commands.common import add_manifest_args, load_manifests
 from runner.errors import EXIT_FAILED, EXIT_IN_FLIGHT, EXIT_OK, UsageError
 from runner.job import Manifest
-from runner.lockfile import LockStore
+from runner.lockfile import LockStore, journal_path
 from runner.plan import selected
 from runner.session import lock_path_for
 
@@ -53,7 +54,10 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
     codes = []
     for manifest, selection in zip(manifests, keys, strict=True):
         path = lock_path_for(manifest, lock_option)
-        done = anyio.run(_cancel, path, api, selection, manifest, ctx)
+        if path.exists() or journal_path(path).exists():
+            done = anyio.run(_cancel, path, api, selection, manifest, ctx)
+        else:
+            done = cancel.Cancelled()  # never run: nothing in flight, no lockfile to make
         _print(manifest.display, done, ctx.stdout)
         if done.stopped is not None:
             raise done.stopped  # exit 3; what was cancelled is recorded
@@ -62,7 +66,7 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
 
 
 async def _cancel(
-    path: Any, api: batch.Api, keys: list[str], manifest: Manifest, ctx: Context
+    path: Path, api: batch.Api, keys: list[str], manifest: Manifest, ctx: Context
 ) -> cancel.Cancelled:
     store = LockStore.open(path)
     try:
