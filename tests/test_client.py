@@ -287,7 +287,11 @@ def test_poll_of_an_unknown_task_fails_it_once_confirmed() -> None:
         ),
         (
             {"status": "failed", "cancelled": True},
-            TaskState("failed", error={"message": "the task was cancelled", "code": "cancelled"}),
+            TaskState(
+                "failed",
+                error={"message": "the task was cancelled", "code": "cancelled"},
+                cancelled=True,
+            ),
         ),
         ({"data": {"status": "processing"}}, TaskState("processing")),
         ({"no": "status"}, None),
