@@ -36,10 +36,13 @@ class DetachedEngine(Engine):
         if not await self._drop_removed(targets):
             return
         ordered = self._ordered(targets)
+        resumes = [(t, i) for t, i in ordered if i.action == "resume"]
+        # Longest unpolled first: when the rate allows fewer polls than there are
+        # tasks in flight within CHECK_LIMIT, the next pass polls the others.
+        resumes.sort(key=lambda pair: _last_polled(pair[0], pair[1].key))
         async with anyio.create_task_group() as checks:
-            for target, item in ordered:
-                if item.action == "resume":
-                    checks.start_soon(self._check, self._work(target, item))
+            for target, item in resumes:
+                checks.start_soon(self._check, self._work(target, item))
         free = self.concurrency - in_flight(targets)
         for target, item in ordered:
             if item.action == "download":
@@ -77,12 +80,14 @@ class DetachedEngine(Engine):
             await self._download(work)
 
     async def _submit(self, work: JobWork) -> None:
-        self._in_flight += 1
-        self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
         try:
             await work.submit()
         except WriteError as err:
             self._stop.stop_writing(err)
+
+
+def _last_polled(target: Target, key: str) -> str:
+    return str((target.store.entry(key) or {}).get("last_polled_at") or "")
 
 
 def in_flight(targets: list[Target]) -> int:

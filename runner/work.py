@@ -230,7 +230,7 @@ class JobWork:
         """One poll of the task in flight, recorded (a detached run); the status.
 
         The poll's retries end after ``limit`` seconds; without an answer the
-        entry is left as it was but for ``last_polled_at``.
+        entry is left as it was.
         """
         entry = self.store.entry(self.key) or {}
         task_id, poll_url = str(entry["task_id"]), entry.get("poll_url")
@@ -247,10 +247,8 @@ class JobWork:
         elif state is not None and state.status == "failed":
             error = state.error or {"message": "failed"}
             await self._finish("failed", error, more=_billing(state) | polled | _cancelled(state))
-        elif state is not None and state.status in ("pending", "processing"):
+        elif state is not None:  # pending or processing
             await self.store.update(self.key, status=state.status, **polled)
-        else:
-            await self.store.update(self.key, **polled)
         return self.status
 
     async def download(self) -> None:
