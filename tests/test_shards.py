@@ -12,6 +12,7 @@ import pytest
 
 from runner import shards
 from runner.job import RunSettings
+from runner.lockfile import LockStore
 from runner.plan import PlanOptions
 from runner.session import Overrides, open_targets
 from tests.factory import make_job, make_manifest, validate_lockfile
@@ -187,3 +188,19 @@ def test_a_shard_starts_from_the_manifest_s_lockfile(tmp_path: Path, cli: Cli) -
     after = json.loads((tmp_path / "shots.lock.json").read_text())["jobs"]
     assert set(after) == set(base)
     assert all(after[key] == base[key] for key in base if shards.Shard(2, 2).holds(key))
+
+
+def test_merge_into_the_output_itself_and_not_while_a_run_holds_it(
+    tmp_path: Path, cli: Cli
+) -> None:
+    out = write_lock(tmp_path / "m.lock.json", {"old": entry(1)})
+    new = write_lock(tmp_path / "new.json", {"new": entry(2)})
+    assert cli("lock", "merge", str(out), str(new), "-o", str(out)) == 0, cli.err
+    assert set(validate_lockfile(out)["jobs"]) == {"old", "new"}
+    held = LockStore.open(out)
+    try:
+        assert cli("lock", "merge", str(new), "-o", str(out)) == 2
+        assert "in use by another vidbatch run" in cli.err
+    finally:
+        held.release()
+    assert set(validate_lockfile(out)["jobs"]) == {"old", "new"}
