@@ -96,3 +96,30 @@ def test_detach_refuses_the_in_process_sandbox_and_force(tmp_path: Path, clocked
     assert clocked_cli("run", str(manifest), "--detach", "--force") == EXIT_USAGE
     assert "would resubmit every job on every pass" in clocked_cli.err
     assert not (tmp_path / "shots.lock.json").exists()
+
+
+def test_detached_shards_merged_after_each_pass_finish_the_batch(
+    tmp_path: Path, clocked_cli: Cli, clocked_sandbox: Sandbox, hand_clock: Clock
+) -> None:
+    """A CI round: each shard starts from the merged lockfile, makes one pass, and
+    the shard lockfiles are merged back; round after round until done."""
+    manifest = write_manifest(tmp_path, 6)
+    lock = tmp_path / "shots.lock.json"
+    codes: list[list[int]] = []
+    for _ in range(10):
+        round_codes = []
+        for k in (1, 2):
+            shard = tmp_path / f"shard-{k}.lock.json"
+            shard.unlink(missing_ok=True)  # a fresh checkout has none
+            args = ("run", str(manifest), "--detach", "--shard", f"{k}/2", "--lockfile", str(shard))
+            round_codes.append(clocked_cli(*args))
+        fragments = [str(tmp_path / f"shard-{k}.lock.json") for k in (1, 2)]
+        assert clocked_cli("lock", "merge", *fragments, "-o", str(lock)) == EXIT_OK
+        codes.append(round_codes)
+        if round_codes == [EXIT_OK, EXIT_OK]:
+            break
+        hand_clock.now += TASK + 1
+    assert codes[-1] == [EXIT_OK, EXIT_OK] and EXIT_IN_FLIGHT in codes[0]
+    assert clocked_sandbox.counters.tasks_made == 6  # not one submitted twice
+    assert clocked_cli("verify", str(manifest)) == EXIT_OK
+    assert "verify: 6 ok" in clocked_cli.out
