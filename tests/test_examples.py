@@ -170,7 +170,10 @@ def allowed(words: list[str]) -> set[int]:
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, Cli]]:
     """A checkout with the demo in manifests/, and a CLI pointed at a quick sandbox."""
     (tmp_path / "manifests").mkdir()
-    shutil.copy(ROOT / "manifests" / "demo.yaml", tmp_path / "manifests" / "demo.yaml")
+    demo = (ROOT / "manifests" / "demo.yaml").read_text()
+    quick = demo.replace("poll: {initial: 1s, max: 5s}", "poll: {initial: 50ms, max: 200ms}")
+    assert quick != demo
+    (tmp_path / "manifests" / "demo.yaml").write_text(quick)
     shutil.copytree(ROOT / "manifests" / "assets", tmp_path / "manifests" / "assets")
     monkeypatch.chdir(tmp_path)
     sandbox = Sandbox(SandboxConfig(task_seconds=(0.1, 0.3)))
