@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,11 @@ from runner import shards
 from runner.job import RunSettings
 from runner.lockfile import LockStore
 from runner.plan import PlanOptions
+from runner.sandbox import Sandbox, SandboxConfig, background
 from runner.session import Overrides, open_targets
 from tests.factory import make_job, make_manifest, validate_lockfile
 from tests.netguard import no_network  # noqa: F401
-from tests.test_run_cli import Cli, write_manifest
+from tests.test_run_cli import KEY, Cli, write_manifest
 
 DEMO = Path(__file__).resolve().parent.parent / "manifests"
 VOLATILE = ("task_id", "poll_url", "submitted_at", "finished_at", "last_polled_at")
@@ -28,6 +30,15 @@ VOLATILE += ("request_id", "billing_transaction_id", "header_task_id")
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     monkeypatch.chdir(tmp_path)
     return Cli()
+
+
+@pytest.fixture
+def quick(cli: Cli) -> Iterator[Sandbox]:
+    """A sandbox on loopback whose tasks take a tenth of a second; ``cli`` uses it."""
+    sandbox = Sandbox(SandboxConfig(task_seconds=(0.05, 0.1)))
+    with background(sandbox) as url:
+        cli.environ.update(LEMONDATA_API_KEY=KEY, LEMONDATA_BASE_URL=url)
+        yield sandbox
 
 
 def test_a_job_stays_in_its_shard_when_jobs_are_added() -> None:
@@ -130,8 +141,12 @@ def test_merge_of_conflicting_fragments_names_the_key(tmp_path: Path, cli: Cli) 
 
 
 def copy_demo(folder: Path) -> Path:
+    """The demo, polling quickly (what it asks for, so its outputs, unchanged)."""
     folder.mkdir()
-    shutil.copy(DEMO / "demo.yaml", folder / "demo.yaml")
+    demo = (DEMO / "demo.yaml").read_text()
+    quick = demo.replace("poll: {initial: 1s, max: 5s}", "poll: {initial: 50ms, max: 200ms}")
+    assert quick != demo
+    (folder / "demo.yaml").write_text(quick)
     shutil.copytree(DEMO / "assets", folder / "assets")
     return folder / "demo.yaml"
 
@@ -148,13 +163,15 @@ def stable(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-def test_a_sharded_demo_merged_equals_an_unsharded_one(tmp_path: Path, cli: Cli) -> None:
+def test_a_sharded_demo_merged_equals_an_unsharded_one(
+    tmp_path: Path, cli: Cli, quick: Sandbox
+) -> None:
     whole = copy_demo(tmp_path / "whole")
-    assert cli("run", str(whole), "--sandbox") == 0, cli.err
+    assert cli("run", str(whole)) == 0, cli.err
     parts = copy_demo(tmp_path / "parts")
     for k in (1, 2, 3):
         lock = f"parts/shards/demo.{k}.lock.json"
-        assert cli("run", str(parts), "--sandbox", "--shard", f"{k}/3", "--lockfile", lock) == 0
+        assert cli("run", str(parts), "--shard", f"{k}/3", "--lockfile", lock) == 0
     fragments = sorted(str(p) for p in (tmp_path / "parts/shards").glob("*.lock.json"))
     shard_jobs = [set(json.loads(Path(f).read_text())["jobs"]) for f in fragments]
     # Disjoint, seven in all; with seven jobs, shard 2 of 3 happens to hold none.
@@ -172,19 +189,26 @@ def test_a_sharded_demo_merged_equals_an_unsharded_one(tmp_path: Path, cli: Cli)
     assert cli("status", str(parts)) == 0 and "7 completed" in cli.out
 
 
-def test_a_shard_starts_from_the_manifest_s_lockfile(tmp_path: Path, cli: Cli) -> None:
+def test_a_shard_starts_from_the_manifest_s_lockfile(
+    tmp_path: Path, cli: Cli, quick: Sandbox
+) -> None:
     manifest = write_manifest(tmp_path, 6)
-    assert cli("run", str(manifest), "--sandbox") == 0, cli.err
+    assert cli("run", str(manifest)) == 0, cli.err
     base = json.loads((tmp_path / "shots.lock.json").read_text())["jobs"]
     lock = "shards/s2.json"  # elsewhere: its output paths are rewritten for its folder
-    assert cli("run", str(manifest), "--sandbox", "--shard", "2/2", "--lockfile", lock) == 0
+    assert cli("run", str(manifest), "--shard", "2/2", "--lockfile", lock) == 0
     assert "summary: 2 completed in" in cli.err  # nothing sent, nothing fetched again
     seeded = validate_lockfile(tmp_path / lock)["jobs"]
     assert set(seeded) == {key for key in base if shards.Shard(2, 2).holds(key)} != set()
-    assert all(seeded[key]["task_id"] == base[key]["task_id"] for key in seeded)  # none resent
+    assert all(seeded[key]["task_id"] == base[key]["task_id"] for key in seeded)
+    assert quick.counters.tasks_made == 6  # none sent again
     # On the manifest's own lockfile, a shard leaves the other shards' entries alone.
-    manifest.write_text(manifest.read_text().replace("Shot 0", "Shot zero"))
-    assert cli("run", str(manifest), "--sandbox", "--shard", "1/2") == 0
+    assert shards.Shard(1, 2).holds("shot0") and not shards.Shard(1, 2).holds("shot4")
+    manifest.write_text(
+        manifest.read_text().replace("Shot 0", "Shot zero").replace("Shot 4", "Shot four")
+    )
+    assert cli("run", str(manifest), "--shard", "1/2") == 0
+    assert quick.counters.tasks_made == 7  # shot0 rerun; shot4, of shard 2, left as it was
     after = json.loads((tmp_path / "shots.lock.json").read_text())["jobs"]
     assert set(after) == set(base)
     assert all(after[key] == base[key] for key in base if shards.Shard(2, 2).holds(key))
