@@ -55,7 +55,7 @@ def test_cancel_cancellable_and_uncancellable_tasks(
     jobs = validate_lockfile(manifest.with_name("shots.lock.json"))["jobs"]
     assert jobs["queued"]["status"] == "failed" and jobs["queued"]["cancelled"] is True
     assert jobs["queued"]["error"]["code"] == "cancelled"
-    assert jobs["running"]["status"] in ("pending", "processing") and jobs["running"]["task_id"]
+    assert jobs["running"]["status"] == "processing" and jobs["running"]["task_id"]
     assert jobs["sora"]["status"] == "pending" and "cancelled" not in jobs["sora"]
     assert clocked_cli("plan", str(manifest), "--json") == 0
     actions = {j["job"]: j["action"] for j in json.loads(clocked_cli.out)["plans"][0]["jobs"]}
