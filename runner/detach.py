@@ -10,6 +10,7 @@ the hand-off: every task id is in it before the process exits.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import anyio
@@ -19,6 +20,7 @@ from runner.engine import Engine, Outcome, Target
 from runner.errors import WriteError
 from runner.lockfile import IN_FLIGHT, is_orphan
 from runner.plan import SENDS, PlanItem
+from runner.progress import Event
 from runner.work import JobWork
 
 CHECK_LIMIT = 30.0  # seconds for one task's poll, its retries included
@@ -110,3 +112,11 @@ def only_in_flight(outcome: Outcome) -> bool:
     """Whether all that keeps the run from done is work still going (exit 4, not 1)."""
     unfinished = {s for s, n in outcome.counts.items() if s != "completed" and n}
     return bool(unfinished) and unfinished <= STILL_GOING and outcome.missing_outputs == 0
+
+
+def summary(event: Event, outcome: Outcome, detached: bool) -> Event:
+    """The closing event, saying for a detached run how many jobs are still going."""
+    if not detached:
+        return event
+    data = {**event.data, "detached": True, "still_going": still_going(outcome)}
+    return dataclasses.replace(event, data=data)

@@ -55,8 +55,11 @@ def test_in_flight_exit_code_and_status_times(
     tmp_path: Path, clocked_cli: Cli, clocked_sandbox: Sandbox, hand_clock: Clock
 ) -> None:
     manifest = write_manifest(tmp_path, 2)
-    assert clocked_cli("run", str(manifest), "--detach") == EXIT_IN_FLIGHT
+    assert clocked_cli("run", str(manifest), "--detach", "--json") == EXIT_IN_FLIGHT
     assert "detached: 2 job(s) still going; run again later" in clocked_cli.err
+    summary = json.loads(clocked_cli.out.splitlines()[-1])
+    assert summary["event"] == "summary" and summary["counts"] == {"pending": 2}
+    assert (summary["detached"], summary["still_going"]) == (True, 2)
     assert clocked_sandbox.counters.polls == 0  # nothing waited for its tasks
     assert clocked_cli("status", str(manifest)) == 0
     assert "submitted 20" in clocked_cli.out and "last polled never" in clocked_cli.out

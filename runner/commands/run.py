@@ -113,7 +113,7 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
     try:
         outcome = anyio.run(_run, targets, api, reporter, not ns.no_download, ns.detach)
         if ns.json:
-            reporter.emit(summary_event(outcome))
+            reporter.emit(detach.summary(summary_event(outcome), outcome, ns.detach))
     finally:
         reporter.close()
     batch.print_summary(outcome, ctx.stderr, Path.cwd())
