@@ -9,7 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from runner.cancel import cancel_jobs
+from runner.client import ApiClient
 from runner.errors import EXIT_API_STOPPED, EXIT_FAILED, EXIT_IN_FLIGHT, EXIT_OK
+from runner.lockfile import LockStore
+from runner.ratelimit import RateLimiter
 from runner.sandbox import Sandbox
 from tests.detach_support import TASK, Clock
 from tests.factory import validate_lockfile
@@ -121,3 +125,29 @@ def test_a_task_cancelled_elsewhere_is_recorded_cancelled_and_not_resent(
     assert clocked_sandbox.counters.tasks_made == 1
     assert clocked_cli("plan", str(manifest), "--only", "queued") == 0
     assert "blocked  queued  cancelled: not sent again unless --force" in clocked_cli.out
+
+
+@pytest.mark.anyio
+async def test_a_task_that_completed_before_its_cancel_is_kept(tmp_path: Path) -> None:
+    done = {"id": "t1", "status": "completed", "video_url": "https://cdn.example.test/v.mp4"}
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.path}")
+        return httpx.Response(200, json=done)
+
+    store = LockStore.open(tmp_path / "m.lock.json")
+    entry = {"fingerprint": "sha256:" + "0" * 64, "request": {}, "seed": 1, "attempts": 1}
+    await store.put("a", entry | {"status": "processing", "task_id": "t1", "outputs": []})
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        client = ApiClient(http, base_url="https://api.example.test", api_key=KEY,
+                           limiter=RateLimiter(None))  # fmt: skip
+        result = await cancel_jobs(store, client, ["a", "unknown"])
+    await store.close()
+    assert seen == ["DELETE /v1/tasks/t1"]
+    assert (result.finished, result.cancelled, result.refused, result.failed) == (
+        {"a": "completed"}, {}, {}, {}
+    )  # fmt: skip
+    kept = validate_lockfile(tmp_path / "m.lock.json")["jobs"]["a"]
+    assert kept["status"] == "completed" and "cancelled" not in kept
+    assert kept["outputs"][0]["url"] == "https://cdn.example.test/v.mp4"
