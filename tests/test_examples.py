@@ -59,10 +59,16 @@ def zizmor_findings(path: Path) -> list[dict[str, Any]]:
 
 
 def actionlint(path: Path) -> list[str]:
+    """actionlint's findings, with ShellCheck's on each ``run:`` script (warnings and
+    worse: ``$MANIFESTS`` is unquoted on purpose, to be globbed, which is SC2086, info)."""
+    tool("shellcheck")  # else actionlint would skip the scripts without a word
+    env = dict(os.environ, SHELLCHECK_OPTS="--severity=warning")
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     done = subprocess.run(
         [tool("actionlint"), "-no-color", "-oneline", str(path)],
         capture_output=True,
         text=True,
+        env=env,
         check=False,
         timeout=60,
     )
@@ -95,6 +101,12 @@ def test_the_linters_catch_what_the_old_example_had(tmp_path: Path) -> None:
     assert found == ["artipacked", "unpinned-uses"]
     bad.write_text(text.replace("runs-on: ubuntu-latest", "runs-on: [ubuntu-latest", 1))
     assert actionlint(bad) != []
+    original = (ROOT / "examples/github-actions/vidbatch.yml").read_text()
+    shell = original.replace("git add manifests/*.lock.json", "git add $(ls manifests/*.lock.json)")
+    assert shell != original
+    bad.write_text(shell)
+    (finding,) = actionlint(bad)
+    assert "SC2046" in finding
 
 
 # --- the examples' vidbatch commands, against a sandbox -------------------------------
