@@ -40,6 +40,8 @@ COMMANDS = {
     "models": "show the model matrix (model by operation); --refresh reads the live list",
     "schema": "print a JSON Schema (manifest, request or lockfile)",
     "sandbox": "serve the embedded LemonData-compatible sandbox on loopback",
+    "cancel": "cancel tasks in flight where the API allows it",
+    "lock": "merge shard lockfiles into one (lock merge FILES... -o LOCKFILE)",
 }
 
 

@@ -13,6 +13,7 @@ Errors (api/README.md, "Errors" and "Idempotency and billing")::
     NoBalance (ApiStopped)    402: stop submitting, finish polling
     JobRejected               400/403/404/413 ...: that job fails, details kept
     ├── TaskNotFound          a poll's async_task_not_found, confirmed
+    ├── CancelRefused         a cancel the API refused (400, 409, ...): the task goes on
     └── GaveUp                429/5xx/network errors outlasted every retry
     CreateUncertain           a create was sent and no answer came back
 
@@ -91,6 +92,11 @@ class GaveUp(JobRejected):
 
 class TaskNotFound(JobRejected):
     """The API said twice, some seconds apart, that it does not know the task."""
+
+
+class CancelRefused(JobRejected):
+    """The API did not cancel the task (400 unsupported_task_cancel, 409
+    task_not_cancellable, 404 ...); ``error`` holds its reason."""
 
 
 class CreateUncertain(Exception):
@@ -220,6 +226,28 @@ class ApiClient:
                     return state
             elif response is not None:
                 self._raise_for_poll(task_id, response, outcome.body)
+            await self._wait_after(outcome, attempt, notice)
+        raise GaveUp(self._gave_up(outcome))
+
+    async def cancel(self, task_id: str, notice: Notice | None = None) -> TaskState | None:
+        """``DELETE /v1/tasks/{id}``: the task's state the answer gives (None if unreadable).
+
+        Raises CancelRefused with the API's error when it refuses (any 4xx but
+        401/402/429), KeyRefused or NoBalance, GaveUp when 429s, 5xx or network
+        errors outlast the retries (a cancel is safe to repeat)."""
+        request = self._request("DELETE", self.poll_target(task_id, None), None)
+        for attempt in range(self._backoff.attempts):
+            await self._limiter.acquire()
+            outcome = await self._send(request)
+            response = outcome.response
+            if response is not None and response.is_success:
+                self._limiter.succeeded(response.headers)
+                return responses.task_state(outcome.body, task_id)
+            if response is not None:
+                status = response.status_code
+                self._raise_for_key(status, outcome.body)
+                if status != 429 and not (status >= 500 and _retryable(outcome.body)):
+                    raise CancelRefused(api_error(status, outcome.body, response.headers))
             await self._wait_after(outcome, attempt, notice)
         raise GaveUp(self._gave_up(outcome))
 

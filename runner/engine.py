@@ -88,7 +88,8 @@ class Engine:
         download_concurrency: int = 8,
         expect_outputs: bool | None = None,
     ) -> None:
-        self._slots = anyio.Semaphore(max(1, concurrency))
+        self.concurrency = max(1, concurrency)
+        self._slots = anyio.Semaphore(self.concurrency)
         self._stop = Stop()
         self._reporter: Reporter = reporter or NullReporter()
         self._client = client
@@ -127,7 +128,8 @@ class Engine:
         outcome.elapsed = anyio.current_time() - start
         return outcome
 
-    async def _feed(self, tg: anyio.abc.TaskGroup, targets: list[Target]) -> None:
+    async def _drop_removed(self, targets: list[Target]) -> bool:
+        """Drop the entries of jobs gone from the manifests; False when that failed."""
         for target in targets:
             removed = [i.key for i in target.plan.items if i.action == "remove"]
             if removed:
@@ -135,7 +137,12 @@ class Engine:
                     await target.store.drop(removed)
                 except WriteError as err:
                     self._stop.stop_writing(err)
-                    return
+                    return False
+        return True
+
+    async def _feed(self, tg: anyio.abc.TaskGroup, targets: list[Target]) -> None:
+        if not await self._drop_removed(targets):
+            return
         for target, item in self._ordered(targets):
             if item.action == "download":
                 tg.start_soon(self._download, self._work(target, item))

@@ -24,6 +24,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_API_STOPPED = 3
+EXIT_IN_FLIGHT = 4  # detached: work is still in flight; run again later
 EXIT_OVER_BUDGET = 5  # the budget left jobs unsent; nothing failed
 EXIT_INTERRUPTED = 130
 

@@ -96,12 +96,15 @@ def _invalid(entry: dict[str, Any]) -> Iterator[str]:
     status = get("status")
     if type(status) is not str or status not in STATUSES:
         yield "status"
-    for name in ("submitted_at", "finished_at"):
+    for name in ("submitted_at", "finished_at", "last_polled_at"):
         if not _stamp(get(name)):
             yield name
     attempts = get("attempts")
     if type(attempts) is not int or attempts < 0:
         yield "attempts"
+    cancelled = get("cancelled")
+    if cancelled is not None and type(cancelled) is not bool:
+        yield "cancelled"
     progress = get("progress")
     if progress is not None and (type(progress) is not int or not 0 <= progress <= 100):
         yield "progress"
@@ -138,7 +141,7 @@ def _fix(entry: dict[str, Any], name: str) -> None:
         entry[name] = 0
     elif name == "outputs":
         entry[name] = []
-    elif name == "progress":
+    elif name in ("progress", "cancelled", "last_polled_at"):
         entry.pop(name)
     elif name == "task_id":
         shown = apitext.printable(apitext.shown(entry["task_id"], 80))

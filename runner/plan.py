@@ -8,7 +8,8 @@ Actions::
     resume     a task is in flight (pending, processing, timed_out with an id)
     download   completed, but an output is missing on disk
     skip       completed, outputs on disk
-    blocked    uncertain: the create may have made a task; needs --resubmit-uncertain
+    blocked    uncertain: the create may have made a task; needs --resubmit-uncertain;
+               or cancelled (``vidbatch cancel``): needs --force
     remove     in the lockfile, gone from the manifest (dropped by a full run)
 """
 
@@ -125,6 +126,9 @@ def _item(job: Job, entry: Any, folder: Path, options: PlanOptions) -> PlanItem:
         return PlanItem(job.key, "blocked", reason, job=job)
     if options.force:
         return PlanItem(job.key, "rerun", "forced (--force)", job=job)
+    if status == "failed" and entry.get("cancelled") is True:
+        reason = "cancelled: not sent again unless --force (or the request changes)"
+        return PlanItem(job.key, "blocked", reason, job=job)
     if status == "failed":
         return PlanItem(job.key, "rerun", "failed last time", job=job)
     if status in IN_FLIGHT and entry.get("task_id"):

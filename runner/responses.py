@@ -88,6 +88,7 @@ class TaskState:
     videos: tuple[Video, ...] = ()
     error: dict[str, Any] | None = None
     billing_transaction_id: str | None = None
+    cancelled: bool = False  # the API says the task was cancelled (failed, cancelled: true)
 
 
 def created(body: Any, headers: Mapping[str, str] | None = None) -> Created | None:
@@ -143,7 +144,12 @@ def task_state(body: Any, task_id: str | None = None) -> TaskState | None:
     if status == "completed" and not found and refused:
         status, error = "failed", _unusable_output(refused)
     billing = apitext.task_id(body.get("billing_transaction_id"))
-    return TaskState(status, _progress(body.get("progress")), found, error, billing)
+    cancelled = status == "failed" and (
+        body.get("cancelled") is True
+        or body.get("cancellation_status") == "cancelled"
+        or body["status"].strip().lower() in ("cancelled", "canceled")
+    )
+    return TaskState(status, _progress(body.get("progress")), found, error, billing, cancelled)
 
 
 def videos(body: dict[str, Any]) -> tuple[Video, ...]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 
+from runner import shards
 from runner.client import ApiClient, GaveUp, JobRejected, Notice
 from runner.engine import Engine, Outcome, Target
 from runner.errors import WriteError
@@ -53,16 +54,26 @@ def open_targets(
     options: PlanOptions,
     overrides: Overrides,
     lockfile: Path | None = None,
+    shard: shards.Shard | None = None,
 ) -> list[Target]:
-    """Take each manifest's lockfile (refusing one held by another run) and plan."""
+    """Take each manifest's lockfile (refusing one held by another run) and plan.
+
+    With ``shard``, only that shard's jobs are planned (``runner.shards``)."""
     targets: list[Target] = []
     try:
         for manifest in manifests:
             path = lock_path_for(manifest, lockfile)
             relative = Path(os.path.relpath(manifest.path.absolute(), path.parent)).as_posix()
+            settings = effective(manifest.run, overrides)
+            if shard is not None:
+                shards.seed(path, lock_path_for(manifest, None), shard)
+                manifest = shards.restrict(manifest, shard)
+                given = (overrides.concurrency is not None, overrides.rate is not None)
+                settings = shards.share(settings, shard, *given)
             store = LockStore.open(path, relative)
-            plan = make_plan(manifest, path, store.doc, options)
-            targets.append(Target(plan, store, effective(manifest.run, overrides)))
+            doc = store.doc if shard is None else shards.view(store.doc, shard)
+            plan = make_plan(manifest, path, doc, options)
+            targets.append(Target(plan, store, settings))
     except BaseException:
         for target in targets:
             target.store.release()
@@ -102,6 +113,7 @@ async def refresh_once(
         except JobRejected as err:
             await store.update(key, status="failed", error=err.error, finished_at=utc_now())
             continue
+        store.note(key, last_polled_at=utc_now())  # saved when the store closes
         if state is None:
             if notice is not None:
                 notice(f"{key}: no readable answer within {limit:g}s; left as it was")

@@ -216,6 +216,7 @@ class JobWork:
             # A poll's own retries (and any Retry-After pause) end at the deadline too.
             with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
                 state = await self._poll(task_id, poll_url)
+            self.store.note(self.key, last_polled_at=utc_now())  # for status; not fsynced
             if state is None:
                 delay = schedule.next(time.monotonic(), None)
                 continue
@@ -224,7 +225,7 @@ class JobWork:
                 return "completed"
             if state.status == "failed":
                 error = state.error or {"message": "failed"}
-                await self._finish("failed", error, more=_billing(state))
+                await self._finish("failed", error, more=_billing(state) | _cancelled(state))
                 return "failed"
             if state.status == "processing" and status != "processing":
                 status = "processing"  # not worth an fsync: a crash loses nothing by it
@@ -233,6 +234,31 @@ class JobWork:
                 progress = state.progress
                 self._emit("progress", progress=progress)
             delay = schedule.next(time.monotonic(), state.progress)
+
+    async def check(self, limit: float) -> str:
+        """One poll of the task in flight, recorded (a detached run); the status.
+
+        The poll's retries end after ``limit`` seconds; without an answer the
+        entry is left as it was.
+        """
+        entry = self.store.entry(self.key) or {}
+        task_id, poll_url = str(entry["task_id"]), entry.get("poll_url")
+        self._emit("resumed", task_id=task_id, status=entry.get("status"))
+        state = None
+        try:
+            with anyio.move_on_after(limit):
+                state = await self._poll(task_id, poll_url)
+        finally:
+            self.client.forget(task_id, poll_url)
+        polled = {"last_polled_at": utc_now()}
+        if state is not None and state.status == "completed" and state.videos:
+            await self._complete(state, **polled)
+        elif state is not None and state.status == "failed":
+            error = state.error or {"message": "failed"}
+            await self._finish("failed", error, more=_billing(state) | polled | _cancelled(state))
+        elif state is not None:  # pending or processing
+            await self.store.update(self.key, status=state.status, **polled)
+        return self.status
 
     async def download(self) -> None:
         """Fetch every output of a completed job that is not on disk yet."""
@@ -327,9 +353,9 @@ class JobWork:
             self.key, task_id=created.task_id, poll_url=created.poll_url, **created.receipt
         )
 
-    async def _complete(self, state: TaskState) -> None:
+    async def _complete(self, state: TaskState, **more: Any) -> None:
         outputs = [output_entry(video) for video in state.videos]
-        fields = _billing(state)
+        fields: dict[str, Any] = _billing(state) | more
         # Not waited for: were it lost, the next run would poll the task again.
         self.store.update_soon(
             self.key,
@@ -346,7 +372,7 @@ class JobWork:
         status: str,
         error: dict[str, Any],
         finished: bool = True,
-        more: dict[str, str] | None = None,
+        more: dict[str, Any] | None = None,
     ) -> None:
         fields: dict[str, Any] = {"status": status, "error": error, **(more or {})}
         if finished:
@@ -436,3 +462,8 @@ def _billing(state: TaskState) -> dict[str, str]:
     if state.billing_transaction_id is None:
         return {}
     return {"billing_transaction_id": state.billing_transaction_id}
+
+
+def _cancelled(state: TaskState) -> dict[str, bool]:
+    """``cancelled: true`` for a task the API says was cancelled: never resubmitted by itself."""
+    return {"cancelled": True} if state.cancelled else {}

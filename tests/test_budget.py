@@ -415,3 +415,26 @@ def test_a_budget_past_a_trillion_is_refused(tmp_path: Path, cli: Cli) -> None:
     path.write_text(path.read_text().replace("max: 200ms}", "max: 200ms}, max_cost: 1.0e+300"))
     assert cli("validate", str(path)) == 2
     assert "run.max_cost: 1e+300 is greater than the maximum of 1000000000000" in cli.err
+
+
+@pytest.mark.parametrize(
+    ("code", "counts", "detached", "expected"),
+    [
+        (1, {"completed": 2, "over budget": 1}, False, 5),
+        (1, {"completed": 1, "failed": 1, "over budget": 1}, False, 1),
+        (1, {"processing": 1, "over budget": 1}, False, 1),  # attached: in flight is not done
+        (1, {"processing": 1, "over budget": 1}, True, 5),  # detached: 5 outranks 4
+        (4, {"processing": 1, "unpriced": 1}, True, 5),
+        (4, {"processing": 2}, True, 4),  # nothing held back: the pass's own code
+        (1, {"failed": 1, "processing": 1, "over budget": 1}, True, 1),
+        (3, {"over budget": 1}, False, 3),
+        (130, {"over budget": 1}, False, 130),
+    ],
+)
+def test_exit_code_precedence_with_detach(
+    code: int, counts: dict[str, int], detached: bool, expected: int
+) -> None:
+    from runner.commands import pricing
+    from runner.engine import Outcome
+
+    assert pricing.exit_code(code, Outcome(counts=counts), detached) == expected

@@ -13,6 +13,7 @@ import pytest
 from runner.client import (
     ApiClient,
     Backoff,
+    CancelRefused,
     CreateUncertain,
     GaveUp,
     JobRejected,
@@ -287,7 +288,11 @@ def test_poll_of_an_unknown_task_fails_it_once_confirmed() -> None:
         ),
         (
             {"status": "failed", "cancelled": True},
-            TaskState("failed", error={"message": "the task was cancelled", "code": "cancelled"}),
+            TaskState(
+                "failed",
+                error={"message": "the task was cancelled", "code": "cancelled"},
+                cancelled=True,
+            ),
         ),
         ({"data": {"status": "processing"}}, TaskState("processing")),
         ({"no": "status"}, None),
@@ -296,3 +301,41 @@ def test_poll_of_an_unknown_task_fails_it_once_confirmed() -> None:
 )
 def test_task_state_is_read_tolerantly(body: Any, expected: TaskState | None) -> None:
     assert task_state(body) == expected
+
+
+def test_cancel_sends_delete_retries_what_is_safe_and_redacts() -> None:
+    handler, seen = scripted(
+        error(503, "busy"),
+        httpx.ConnectError("refused"),
+        httpx.Response(200, json={"id": "t1", "status": "failed", "cancelled": True}),
+    )
+    state = anyio.run(client_for(handler).cancel, "t1")
+    assert state == TaskState(
+        "failed", error={"message": "the task was cancelled", "code": "cancelled"}, cancelled=True
+    )
+    assert [(r.method, r.url.path) for r in seen] == [("DELETE", "/v1/tasks/t1")] * 3
+    assert seen[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(400, "unsupported_task_cancel"), (409, "task_not_cancellable")]
+)
+def test_a_refused_cancel_keeps_the_reason_without_the_key(status: int, code: str) -> None:
+    handler, seen = scripted(error(status, f"cannot cancel with key {KEY}", code=code))
+    with pytest.raises(CancelRefused) as caught:
+        anyio.run(client_for(handler).cancel, "t1")
+    assert caught.value.error["code"] == code and caught.value.error["status"] == status
+    assert (
+        KEY not in caught.value.error["message"] and "[redacted]" in caught.value.error["message"]
+    )
+    assert len(seen) == 1  # not retried
+
+
+def test_a_cancel_with_a_refused_key_stops_and_one_that_keeps_failing_gives_up() -> None:
+    handler, _ = scripted(error(401, "bad key"))
+    with pytest.raises(KeyRefused):
+        anyio.run(client_for(handler).cancel, "t1")
+    handler, seen = scripted(error(502, "upstream"))
+    with pytest.raises(GaveUp):
+        anyio.run(client_for(handler).cancel, "t1")
+    assert len(seen) == FAST.attempts

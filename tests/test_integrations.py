@@ -88,7 +88,8 @@ def test_workflow_keeps_state_and_uploads_report_with_outputs() -> None:
     assert "git add manifests/*.lock.json" in commit["run"]
     assert "[skip ci]" in commit["run"]
     upload = steps["Upload outputs, report and JUnit"]
-    assert upload["uses"] == "actions/upload-artifact@v4"
+    # Pinned to the commit of release v7.0.0 (tests/test_examples.py checks every pin).
+    assert upload["uses"] == "actions/upload-artifact@bbbca2ddaa5d8feaa63e36b76fdaad77386f024f"
     assert upload["if"] == "always()"
     assert upload["with"]["path"].split() == [
         "manifests/report.html",

@@ -39,6 +39,11 @@ def test_a_good_entry_is_left_alone() -> None:
     jobs = {"a": copy.deepcopy(GOOD)}
     assert repair(jobs) == []
     assert jobs == {"a": GOOD}
+    cancelled = GOOD | {"status": "failed", "cancelled": True}
+    polled = GOOD | {"status": "processing", "last_polled_at": "2026-01-01T00:00:30Z"}
+    jobs = {"c": copy.deepcopy(cancelled), "p": copy.deepcopy(polled)}
+    assert repair(jobs) == [] and jobs == {"c": cancelled, "p": polled}
+    validate_lockfile_doc({"version": 1, "jobs": jobs})
 
 
 @pytest.mark.parametrize(
@@ -56,6 +61,9 @@ def test_a_good_entry_is_left_alone() -> None:
         ({"attempts": "many"}, {"attempts": 0}),
         ({"attempts": -1}, {"attempts": 0}),
         ({"progress": 250}, {}),
+        ({"cancelled": "yes"}, {}),
+        ({"cancelled": 1}, {}),
+        ({"last_polled_at": "a minute ago"}, {}),
         ({"outputs": {"a": 1}}, {"outputs": []}),
         ({"error": "boom"}, {"error": {"message": "boom"}}),
         ({"error": {"message": ["x"], "code": 1.5}}, {"error": {"message": "unreadable: a list",
@@ -68,7 +76,8 @@ def test_invalid_values_are_dropped_and_said(change: dict[str, Any], expected: A
     problems = repair(jobs)
     assert len(problems) == 1 and problems[0].startswith("a: invalid ")
     wanted = copy.deepcopy(GOOD) | change | expected
-    wanted.pop("progress", None)
+    for dropped in ("progress", "cancelled", "last_polled_at"):
+        wanted.pop(dropped, None)
     assert jobs["a"] == wanted
     validate_lockfile_doc({"version": 1, "jobs": jobs})
 

@@ -182,3 +182,17 @@ def test_a_failed_task_always_has_a_message() -> None:
     assert state is not None and state.error == {
         "message": "the task failed without an error message"
     }
+
+
+def test_a_cancelled_task_is_failed_and_says_so() -> None:
+    for body in (
+        {"id": "t1", "status": "failed", "cancelled": True},
+        {"id": "t1", "status": "failed", "cancellation_status": "cancelled"},
+        {"id": "t1", "status": "canceled"},
+    ):
+        state = task_state(body, "t1")
+        assert state is not None and (state.status, state.cancelled) == ("failed", True)
+    state = task_state({"id": "t1", "status": "failed"}, "t1")
+    assert state is not None and state.cancelled is False
+    state = task_state({"id": "t1", "status": "pending", "cancelled": True}, "t1")
+    assert state is not None and state.status == "failed"

@@ -69,7 +69,7 @@ class Cli:
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     monkeypatch.chdir(tmp_path)
-    return Cli()
+    return Cli({"HOME": str(tmp_path / "home")})  # caches stay in the test's folder
 
 
 @pytest.fixture

@@ -166,6 +166,37 @@ async def test_many_videos_and_cancel_answers_conform() -> None:
         conforms("/v1/tasks/{id}", "delete", answer)
 
 
+async def test_cancel_follows_the_spec_for_every_model_and_state() -> None:
+    """Only queued tasks of the models the cancel reference names are cancelled; the
+    answer is the task, failed with cancelled: true; the codes are the spec's."""
+    clock = Clock()
+    async with client(clock, task_seconds=(100, 100), queue_share=0.2) as c:
+        made = {}
+        for model in ("seedance-2.0", "seedance-2.0-fast", "seedance-1.5-pro", "veo3.1"):
+            made[model] = (await c.post(CREATE, json={"model": model, "prompt": "p"})).json()
+        early = (await c.post(CREATE, json={"model": "seedance-2.0", "prompt": "q"})).json()
+        clock.now += 30  # past the queue (20 s): processing
+        late = await c.delete(f"/v1/tasks/{early['id']}")
+        clock.now -= 30
+        answers = {m: await c.delete(f"/v1/tasks/{t['id']}") for m, t in made.items()}
+        clock.now += 200
+        done = await c.delete(f"/v1/tasks/{made['veo3.1']['id']}")
+    async with client(key="sk-wrong", required_key="sk-right") as c:
+        refused_key = await c.delete("/v1/tasks/ldtask_" + "0" * 32)
+    for model in ("seedance-2.0", "seedance-2.0-fast", "seedance-1.5-pro"):
+        body = conforms("/v1/tasks/{id}", "delete", answers[model])
+        assert answers[model].status_code == 200, model
+        assert body["status"] == "failed" and body["cancellation_status"] == "cancelled"
+    veo = conforms("/v1/tasks/{id}", "delete", answers["veo3.1"])
+    assert answers["veo3.1"].status_code == 400
+    assert veo["error"]["code"] == "unsupported_task_cancel"
+    assert done.status_code == 400  # finished or not, that model cannot cancel
+    assert late.status_code == 409
+    assert conforms("/v1/tasks/{id}", "delete", late)["error"]["code"] == "task_not_cancellable"
+    assert refused_key.status_code == 401
+    conforms("/v1/tasks/{id}", "delete", refused_key)
+
+
 async def test_model_answers_conform() -> None:
     async with client() as c:
         for params in ({}, {"category": "video"}, {"view": "compact"}, {"view": "full"}):

@@ -21,7 +21,7 @@ VERBS = {
     "resume": "to resume",
     "download": "to download",
     "skip": "up to date",
-    "blocked": "blocked (uncertain)",
+    "blocked": "blocked (uncertain or cancelled)",
     "remove": "to remove",
 }
 

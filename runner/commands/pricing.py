@@ -17,12 +17,12 @@ from typing import TextIO
 import anyio
 import httpx
 
-from runner import budget, costs, models, prices, refresh
+from runner import budget, costs, detach, models, prices, refresh
 from runner.budget import Budget
 from runner.cli import Context
 from runner.commands import batch
 from runner.engine import Outcome, Target
-from runner.errors import EXIT_FAILED, EXIT_OVER_BUDGET, VidbatchError
+from runner.errors import EXIT_FAILED, EXIT_IN_FLIGHT, EXIT_OVER_BUDGET, VidbatchError
 from runner.plan import SENDS
 from runner.prices import PriceBook
 from runner.progress import Event
@@ -140,15 +140,17 @@ def print_budgets(budgets: Sequence[Budget], stream: TextIO) -> None:
     stream.flush()
 
 
-def exit_code(code: int, outcome: Outcome) -> int:
-    """5 instead of 1 when the only jobs left unfinished are those the budget kept back
-    (precedence 130 > 3 > 1 > 5 > 0: a failure, a stop or Ctrl-C says more)."""
+def exit_code(code: int, outcome: Outcome, detached: bool = False) -> int:
+    """5 instead of 1 (or 4) when the only jobs left unfinished are those the budget
+    kept back, and, in a detached run, work still in flight (precedence
+    130 > 3 > 1 > 5 > 4 > 0: a failure, a stop or Ctrl-C says more)."""
     held = {budget.OVER_BUDGET, budget.UNPRICED}
-    if code != EXIT_FAILED or not any(outcome.counts.get(s) for s in held):
+    if code not in (EXIT_FAILED, EXIT_IN_FLIGHT) or not any(outcome.counts.get(s) for s in held):
         return code
     if outcome.write_error is not None or outcome.missing_outputs:
         return code
-    others = sum(n for s, n in outcome.counts.items() if s not in held and s != "completed")
+    fine = {"completed", *(detach.STILL_GOING if detached else ())}
+    others = sum(n for s, n in outcome.counts.items() if s not in held and s not in fine)
     return EXIT_OVER_BUDGET if others == 0 else code
 
 

@@ -2,8 +2,9 @@
 
 Exit codes (PRODUCT.md): 0 every selected job completed with its outputs on
 disk; 1 some job failed, timed out, is uncertain or lacks an output; 2 bad usage
-or manifest (nothing sent); 3 the API stopped the run (401, 402); 5 the budget
-left jobs unsent and nothing failed; 130 Ctrl-C (precedence 130 > 3 > 1 > 5 > 0).
+or manifest (nothing sent); 3 the API stopped the run (401, 402); 4 (--detach)
+work is still in flight, run again later; 5 the budget left jobs unsent and
+nothing failed; 130 Ctrl-C. When several apply: 130 > 3 > 1 > 5 > 4 > 0.
 """
 
 from __future__ import annotations
@@ -18,12 +19,19 @@ from typing import Any
 
 import anyio
 
-from runner import files
+from runner import detach, files, shards
 from runner.cli import Context
 from runner.commands import batch, pricing
 from runner.commands.common import add_manifest_args, load_manifests
 from runner.engine import Engine, Outcome, Target, has_work, summary_event
-from runner.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError, VidbatchError
+from runner.errors import (
+    EXIT_FAILED,
+    EXIT_IN_FLIGHT,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    UsageError,
+    VidbatchError,
+)
 from runner.plan import SENDS, PlanOptions
 from runner.progress import Reporter
 from runner.session import Overrides, execute, open_targets, shared_limits
@@ -55,6 +63,19 @@ def register(sub: Any) -> None:
     parser.add_argument("--json", action="store_true", help="NDJSON events on stdout")
     parser.add_argument("--yes", action="store_true", help="do not ask before submitting")
     batch.add_lockfile_arg(parser)
+    parser.add_argument(
+        "--detach",
+        action="store_true",
+        help="poll each task in flight once, submit into free slots, and exit without "
+        f"waiting (exit {EXIT_IN_FLIGHT}: work still in flight; run again later)",
+    )
+    parser.add_argument(
+        "--shard",
+        type=shards.parse,
+        metavar="K/N",
+        help="only the jobs of shard K of N (by a hash of the job key); rate and "
+        "concurrency are divided by N unless given",
+    )
     parser.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report")
     parser.add_argument(
         "--summary", type=Path, metavar="FILE", help="write a Markdown summary (also to "
@@ -69,6 +90,7 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
         ns.manifests, ctx, allow_unknown_models=ns.allow_unknown_models, strict=ns.strict
     )
     lockfile = batch.lockfile_option(ns)
+    _check_detach(ns)
     api = batch.api_settings(ns, ctx.environ)
     _check_reports(ns, ctx)
     options = PlanOptions(
@@ -78,7 +100,7 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
         download=not ns.no_download,
     )
     overrides = Overrides(ns.concurrency, ns.rate, ns.timeout)
-    targets = open_targets(manifests, options, overrides, lockfile)
+    targets = open_targets(manifests, options, overrides, lockfile, shard=ns.shard)
     try:
         budgets = pricing.attach_budgets(ns, ctx, targets)  # estimates, and the budget gate
         batch.check_only(ns.only, [t.plan for t in targets])
@@ -98,14 +120,15 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
         return EXIT_FAILED
     reporter = batch.make_reporter(ctx, ns.json)
     try:
-        outcome = anyio.run(_run, targets, api, reporter, not ns.no_download)
+        outcome = anyio.run(_run, targets, api, reporter, not ns.no_download, ns.detach)
         if ns.json:
-            reporter.emit(pricing.with_budgets(summary_event(outcome), budgets))
+            event = detach.summary(summary_event(outcome), outcome, ns.detach)
+            reporter.emit(pricing.with_budgets(event, budgets))
     finally:
         reporter.close()
     batch.print_summary(outcome, ctx.stderr, Path.cwd())
     pricing.print_budgets(budgets, ctx.stderr)
-    code = pricing.exit_code(_exit_code(outcome, ctx), outcome)
+    code = pricing.exit_code(_exit_code(outcome, ctx, ns.detach), outcome, ns.detach)
     try:
         _write_reports(ns, ctx, targets, outcome, [b.text() for b in budgets])
     except OSError as err:
@@ -115,14 +138,15 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
 
 
 async def _run(
-    targets: list[Target], api: batch.Api, reporter: Reporter, download: bool
+    targets: list[Target], api: batch.Api, reporter: Reporter, download: bool, detached: bool
 ) -> Outcome:
     concurrency, rate = shared_limits(targets)
     if not has_work(targets):
         idle = Engine(None, None, concurrency=concurrency, expect_outputs=download)
         return await execute(idle, targets)
+    kind = detach.DetachedEngine if detached else Engine
     async with batch.open_clients(api, rate, concurrency, download=download) as clients:
-        engine = Engine(clients.api, clients.downloader, concurrency=concurrency, reporter=reporter)
+        engine = kind(clients.api, clients.downloader, concurrency=concurrency, reporter=reporter)
         async with anyio.create_task_group() as tg:
             if threading.current_thread() is threading.main_thread():  # signals need it
                 tg.start_soon(_watch_interrupts, engine)
@@ -140,6 +164,18 @@ async def _watch_interrupts(engine: Engine) -> None:
             engine.interrupt()
             break
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _check_detach(ns: argparse.Namespace) -> None:
+    if not ns.detach:
+        return
+    if ns.sandbox:
+        raise UsageError(
+            "--detach needs an API that outlives the run, and the --sandbox one ends with "
+            "it: serve one with `vidbatch sandbox` and pass its URL with --base-url"
+        )
+    if ns.force:
+        raise UsageError("--force with --detach would resubmit every job on every pass")
 
 
 def _confirmed(targets: list[Target], ns: argparse.Namespace, ctx: Context) -> bool:
@@ -231,7 +267,7 @@ def _write_file(path: Path, text: str) -> None:
         raise
 
 
-def _exit_code(outcome: Outcome, ctx: Context) -> int:
+def _exit_code(outcome: Outcome, ctx: Context, detached: bool = False) -> int:
     if outcome.write_error is not None:
         return EXIT_FAILED  # told with the summary, with every task id not recorded
     if outcome.interrupted:
@@ -239,7 +275,13 @@ def _exit_code(outcome: Outcome, ctx: Context) -> int:
     if outcome.stopped is not None:
         ctx.error(f"{outcome.stopped}; state saved")
         return outcome.stopped.exit_code
-    return EXIT_OK if outcome.all_done else EXIT_FAILED
+    if outcome.all_done:
+        return EXIT_OK
+    if detached and detach.only_in_flight(outcome):
+        going = detach.still_going(outcome)
+        ctx.stderr.write(f"detached: {going} job(s) still going; run again later\n")
+        return EXIT_IN_FLIGHT
+    return EXIT_FAILED
 
 
 def _positive_int(text: str) -> int:

@@ -111,6 +111,9 @@ def _row(key: str, entry: Any, folder: Path, fingerprint: str) -> dict[str, Any]
         "outputs": len(outputs),
         "missing_outputs": len(missing_outputs(entry, folder)) if outputs else 0,
         "error": (entry.get("error") or {}).get("message"),
+        "submitted_at": entry.get("submitted_at"),
+        "last_polled_at": entry.get("last_polled_at"),
+        "cancelled": entry.get("cancelled") is True,
     }
 
 
@@ -121,6 +124,11 @@ def _print(report: dict[str, Any], out: TextIO) -> None:
         details = []
         if row.get("task_id"):
             details.append(f"task {row['task_id']}")
+        if row["status"] in lockfile.IN_FLIGHT and row.get("task_id"):
+            details.append(f"submitted {row.get('submitted_at') or 'at an unknown time'}")
+            details.append(f"last polled {row.get('last_polled_at') or 'never'}")
+        if row.get("cancelled"):
+            details.append("cancelled")
         if row.get("outputs"):
             on_disk = row["outputs"] - row["missing_outputs"]
             details.append(f"{on_disk}/{row['outputs']} outputs on disk")
