@@ -28,8 +28,8 @@ import harness
 
 CHILD = r"""
 import resource, sys, anyio, httpx
-from runner.client import ApiClient
-from runner.ratelimit import RateLimiter
+from runner.api.client import ApiClient
+from runner.api.ratelimit import RateLimiter
 
 def stack(tasks):
     try:  # the hand-written transport, before httpx's own stack replaced it

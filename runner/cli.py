@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from runner import __version__
-from runner.errors import EXIT_INTERRUPTED, EXIT_USAGE, ManifestError, VidbatchError
+from runner.base.errors import EXIT_INTERRUPTED, EXIT_USAGE, ManifestError, VidbatchError
 
 # httpx imports its own command line (click, rich, pygments) when click is
 # installed, a quarter of its import time; vidbatch never uses it.

@@ -10,15 +10,15 @@ from pathlib import Path
 import anyio
 import httpx
 
-from runner.client import ApiClient, Backoff
-from runner.download import Downloader
-from runner.engine import Engine, Outcome
-from runner.job import Manifest
-from runner.plan import PlanOptions
-from runner.progress import Event, NullReporter
-from runner.ratelimit import RateLimiter
+from runner.api.client import ApiClient, Backoff
+from runner.api.ratelimit import RateLimiter
+from runner.manifest.job import Manifest
+from runner.review.progress import Event, NullReporter
+from runner.run.download import Downloader
+from runner.run.engine import Engine, Outcome
+from runner.run.plan import PlanOptions
+from runner.run.session import Overrides, execute, open_targets, shared_limits
 from runner.sandbox import Sandbox, SandboxConfig, transport
-from runner.session import Overrides, execute, open_targets, shared_limits
 
 KEY = "sk-test-0123456789abcdef"
 BASE = "http://api.sandbox.test"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from runner.job import Job, Manifest, OutputSettings, RunSettings, SeedMode, fingerprint
+from runner.manifest.job import Job, Manifest, OutputSettings, RunSettings, SeedMode, fingerprint
 
 
 def make_job(key: str, index: int = 0, seed_mode: SeedMode = "fixed", **fields: Any) -> Job:
@@ -54,7 +54,7 @@ def validate_lockfile(path: Path) -> dict[str, Any]:
     """The lockfile at ``path``, after checking it against the schema and its format."""
     import json
 
-    from runner import schema
+    from runner.base import schema
 
     text = path.read_text("utf-8")
     doc: dict[str, Any] = json.loads(text)

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from runner.results import LockView
+from runner.review.results import LockView
 
 XSS_PROMPT = '<script>alert("pwned")</script> & "quotes" \'too\''
 XSS_ERROR = "Content policy: <img src=x onerror=alert(1)> blocked | see docs"

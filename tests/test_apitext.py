@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner import apitext
+from runner.base import apitext
 
 KEY = "sk-live-0123456789abcdef"
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from runner.report import render_html
+from runner.review.report import render_html
 from tests.netguard import no_network  # noqa: F401
 from tests.reportfixtures import XSS_PROMPT, make_outputs, view
 

@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-from runner import costs, prices
-from runner.budget import Budget
-from runner.errors import EXIT_OVER_BUDGET
-from runner.prices import Price, PriceBook
-from runner.report import render_html
-from runner.results import LockView
+from runner.base.errors import EXIT_OVER_BUDGET
+from runner.catalog import costs, prices
+from runner.catalog.prices import Price, PriceBook
+from runner.review.report import render_html
+from runner.review.results import LockView
+from runner.run.budget import Budget
 from runner.sandbox import Sandbox, SandboxConfig, background
 from tests.factory import validate_lockfile
 from tests.netguard import no_network  # noqa: F401
@@ -435,6 +435,6 @@ def test_exit_code_precedence_with_detach(
     code: int, counts: dict[str, int], detached: bool, expected: int
 ) -> None:
     from runner.commands import pricing
-    from runner.engine import Outcome
+    from runner.run.engine import Outcome
 
     assert pricing.exit_code(code, Outcome(counts=counts), detached) == expected

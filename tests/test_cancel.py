@@ -9,11 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from runner.cancel import cancel_jobs
-from runner.client import ApiClient
-from runner.errors import EXIT_API_STOPPED, EXIT_FAILED, EXIT_IN_FLIGHT, EXIT_OK
-from runner.lockfile import LockStore
-from runner.ratelimit import RateLimiter
+from runner.api.client import ApiClient
+from runner.api.ratelimit import RateLimiter
+from runner.base.errors import EXIT_API_STOPPED, EXIT_FAILED, EXIT_IN_FLIGHT, EXIT_OK
+from runner.lock.lockfile import LockStore
+from runner.run.cancel import cancel_jobs
 from runner.sandbox import Sandbox
 from tests.detach_support import TASK, Clock
 from tests.factory import validate_lockfile

@@ -1,4 +1,4 @@
-"""runner.checks: stable messages for schema errors, and did-you-mean suggestions."""
+"""runner.manifest.checks: stable messages for schema errors, and did-you-mean suggestions."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from runner import checks
-from runner.schema import request_fields
+from runner.base.schema import request_fields
+from runner.manifest import checks
 
 
 def only_message(schema: dict[str, Any], value: Any) -> str:

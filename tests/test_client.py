@@ -10,7 +10,7 @@ import anyio
 import httpx
 import pytest
 
-from runner.client import (
+from runner.api.client import (
     ApiClient,
     Backoff,
     CancelRefused,
@@ -21,8 +21,8 @@ from runner.client import (
     NoBalance,
     TaskNotFound,
 )
-from runner.ratelimit import RateLimiter
-from runner.responses import Created, TaskState, Video, task_state
+from runner.api.ratelimit import RateLimiter
+from runner.api.responses import Created, TaskState, Video, task_state
 from tests.netguard import no_network  # noqa: F401
 
 KEY = "sk-live-secret-value"

@@ -11,10 +11,11 @@ import anyio
 import httpx
 import pytest
 
-from runner import costs, lockentry, prices, refresh
-from runner.costs import Estimate, estimate
-from runner.models import Limits, ModelInfo, ModelMatrix, builtin
-from runner.prices import Price, PriceBook, read_price
+from runner.catalog import costs, prices, refresh
+from runner.catalog.costs import Estimate, estimate
+from runner.catalog.models import Limits, ModelInfo, ModelMatrix, builtin
+from runner.catalog.prices import Price, PriceBook, read_price
+from runner.lock import lockentry
 from tests.netguard import no_network  # noqa: F401
 
 D = Decimal

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from runner.inputs import sha256_of
+from runner.manifest.inputs import sha256_of
 from tests.factory import validate_lockfile
 from tests.netguard import no_network  # noqa: F401
 

@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from runner.errors import EXIT_FAILED, EXIT_IN_FLIGHT, EXIT_OK, EXIT_USAGE
+from runner.base.errors import EXIT_FAILED, EXIT_IN_FLIGHT, EXIT_OK, EXIT_USAGE
 from runner.sandbox import Sandbox
 from tests.detach_support import TASK, Clock
 from tests.factory import validate_lockfile

@@ -24,9 +24,11 @@ from typing import Any
 import anyio
 import pytest
 
-from runner import download, files, journal, lockfile
-from runner.errors import WriteError
-from runner.inputs import LocalInputs, sha256_of
+from runner.base import files
+from runner.base.errors import WriteError
+from runner.lock import journal, lockfile
+from runner.manifest.inputs import LocalInputs, sha256_of
+from runner.run import download
 from runner.sandbox import Sandbox, SandboxConfig, background
 from tests.factory import validate_lockfile
 from tests.netguard import no_network  # noqa: F401

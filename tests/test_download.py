@@ -9,7 +9,7 @@ import anyio
 import httpx
 import pytest
 
-from runner.download import Downloader, DownloadError, Fetched, UrlExpired
+from runner.run.download import Downloader, DownloadError, Fetched, UrlExpired
 from tests.netguard import no_network  # noqa: F401
 
 DATA = b"\x00\x00\x00\x18ftypmp42" * 1000

@@ -2,7 +2,7 @@
 
 The suite may only reach loopback, so "public" names are made here: the test
 resolves them to 127.0.0.1 for the connection, and, where a hop must pass the
-guard, tells the guard (``runner.hosts.addresses``) they resolve to a public
+guard, tells the guard (``runner.api.hosts.addresses``) they resolve to a public
 address.
 """
 
@@ -18,8 +18,8 @@ import anyio
 import httpx
 import pytest
 
-from runner import hosts
-from runner.download import Downloader, DownloadError
+from runner.api import hosts
+from runner.run.download import Downloader, DownloadError
 from tests.factory import validate_lockfile
 from tests.hostile import HostileServer, Reply, hostile_server  # noqa: F401
 from tests.netguard import no_network  # noqa: F401

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from runner.job import RunSettings
-from runner.plan import PlanOptions
+from runner.manifest.job import RunSettings
+from runner.run.plan import PlanOptions
 from tests.engine_support import KEY, run_engine, sandbox_for, statuses
 from tests.factory import make_job, make_manifest, validate_lockfile
 from tests.netguard import no_network  # noqa: F401

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from runner.errors import EXIT_IN_FLIGHT
+from runner.base.errors import EXIT_IN_FLIGHT
 from runner.sandbox import Sandbox, SandboxConfig, background
 from tests.netguard import no_network  # noqa: F401
 from tests.test_run_cli import KEY, Cli

@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runner import cli
+from runner.base.schema import request_fields
 from runner.cli import Context, main
-from runner.schema import request_fields
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((REPO / "manifests").glob("*.yaml"))

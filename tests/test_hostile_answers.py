@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from runner import journal
+from runner.lock import journal
 from tests.factory import validate_lockfile
 from tests.hostile import HostileServer, Reply, hostile_server  # noqa: F401
 from tests.netguard import no_network  # noqa: F401
@@ -449,7 +449,7 @@ def test_transient_poll_answers_do_not_end_the_task(
 def test_only_a_confirmed_not_found_ends_the_task_and_its_id_is_kept(
     tmp_path: Path, cli: Cli, hostile: HostileServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from runner import client
+    from runner.api import client
     from tests.hostile import not_found
 
     monkeypatch.setattr(client, "CONFIRM_NOT_FOUND", 0.3)  # seconds between the two sightings
@@ -536,7 +536,7 @@ def test_status_refresh_is_bounded_in_time_and_says_why_nothing_changed(
 ) -> None:
     import time
 
-    from runner import session
+    from runner.run import session
 
     busy = Reply(json={"status": "processing", "progress": 10})
     ByPrompt(hostile, {"a": (created("t-a"), [busy])})

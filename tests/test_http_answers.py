@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from runner.client import ApiClient, Backoff, CreateUncertain
+from runner.api.client import ApiClient, Backoff, CreateUncertain
+from runner.api.ratelimit import RateLimiter
 from runner.commands import clients
-from runner.ratelimit import RateLimiter
 from tests.factory import validate_lockfile
 from tests.hostile import HostileServer, Raw, hostile_server  # noqa: F401
 from tests.netguard import no_network  # noqa: F401

@@ -1,4 +1,4 @@
-"""runner.inputs: local files confined to the manifest's folder, typed, limited, hashed."""
+"""runner.manifest.inputs: local files confined to the manifest's folder, typed, limited, hashed."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.inputs import MAX_PROMPT_FILE, MB, InputProblem, LocalInputs, is_remote
-from runner.job import ChangedInputError
+from runner.manifest.inputs import MAX_PROMPT_FILE, MB, InputProblem, LocalInputs, is_remote
+from runner.manifest.job import ChangedInputError
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from runner import journal
-from runner.errors import LockError
+from runner.base.errors import LockError
+from runner.lock import journal
 from tests.netguard import no_network  # noqa: F401
 
 

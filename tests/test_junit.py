@@ -3,9 +3,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from runner import lockfile
-from runner.junit import render_junit
-from runner.results import LockView
+from runner.lock import lockfile
+from runner.review.junit import render_junit
+from runner.review.results import LockView
 from tests.netguard import no_network  # noqa: F401
 from tests.reportfixtures import XSS_ERROR, lock_document, view
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from runner import manifest
-from runner.errors import ManifestError
-from runner.job import LocalFile
+from runner.base.errors import ManifestError
+from runner.manifest import loader
+from runner.manifest.job import LocalFile
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
 
@@ -34,7 +34,7 @@ def test_list_fields_and_elements_take_local_files(tmp_path: Path) -> None:
         "    image_url: https://example.com/cat.png\n"
         "    kling_elements: [{name: cat, element_input_urls: [assets/b.png, assets/c.png]}]\n",
     )
-    refs, elements = manifest.load(path).jobs
+    refs, elements = loader.load(path).jobs
     assert isinstance(refs.request["image_urls"][0], LocalFile)
     assert refs.request["image_urls"][1] == "https://example.com/x.png"
     body = refs.body(None)
@@ -55,7 +55,7 @@ def test_a_missing_file_in_an_element_is_located(tmp_path: Path) -> None:
         "    kling_elements: [{name: cat, element_input_urls: [assets/b.png, assets/no.png]}]\n",
     )
     with pytest.raises(ManifestError) as caught:
-        manifest.load(path, display="m.yaml")
+        loader.load(path, display="m.yaml")
     assert [str(d) for d in caught.value.diagnostics] == [
         "m.yaml:7:69: error: jobs[0].kling_elements[0].element_input_urls[1]: "
         "assets/no.png: no such file"

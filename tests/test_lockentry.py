@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from runner import schema
-from runner.lockentry import NO_FINGERPRINT, repair
+from runner.base import schema
+from runner.lock.lockentry import NO_FINGERPRINT, repair
 
 GOOD: dict[str, Any] = {
     "fingerprint": "sha256:" + "a" * 64,

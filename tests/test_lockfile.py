@@ -10,8 +10,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from runner import journal, lockfile
-from runner.errors import LockError
+from runner.base.errors import LockError
+from runner.lock import journal, lockfile
 from tests.factory import make_job, validate_lockfile
 from tests.netguard import no_network  # noqa: F401
 
@@ -110,7 +110,7 @@ def test_second_store_on_same_lockfile_refuses(tmp_path: Path) -> None:
 def test_lock_held_by_another_process_refuses(tmp_path: Path) -> None:
     lock = tmp_path / "demo.lock.json"
     code = (
-        "import sys, time; from pathlib import Path; from runner.lockfile import LockStore;"
+        "import sys, time; from pathlib import Path; from runner.lock.lockfile import LockStore;"
         "LockStore.open(Path(sys.argv[1])); print('held', flush=True); time.sleep(30)"
     )
     child = subprocess.Popen(

@@ -1,4 +1,4 @@
-"""runner.manifest: load() from YAML to a Manifest, settings, and how problems are located."""
+"""runner.manifest.loader: load() from YAML to a Manifest, settings, where problems are."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from runner import manifest, yamlfile
-from runner.diagnostics import Diagnostic
-from runner.errors import ManifestError
-from runner.job import OutputSettings, RunSettings
-from runner.manifest import Report, format_path, parse_duration
-from runner.models import matrix_of
+from runner.base.diagnostics import Diagnostic
+from runner.base.errors import ManifestError
+from runner.catalog.models import matrix_of
+from runner.manifest import loader, yamlfile
+from runner.manifest.job import OutputSettings, RunSettings
+from runner.manifest.loader import Report, format_path, parse_duration
 
 JOBS = "jobs:\n  - id: a\n    prompt: A cat\n"
 MINIMAL = "version: 1\n" + JOBS
@@ -27,13 +27,13 @@ def write(folder: Path, text: str, name: str = "m.yaml") -> Path:
 
 def diagnostics(path: Path, **kwargs: object) -> list[str]:
     with pytest.raises(ManifestError) as caught:
-        manifest.load(path, display="m.yaml", **kwargs)  # type: ignore[arg-type]
+        loader.load(path, display="m.yaml", **kwargs)  # type: ignore[arg-type]
     return [str(d) for d in caught.value.diagnostics]
 
 
 def test_a_minimal_manifest_and_its_defaults(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL)
-    loaded = manifest.load(path)
+    loaded = loader.load(path)
     assert loaded.path == path
     assert loaded.display == str(path)
     assert loaded.run == RunSettings()
@@ -51,7 +51,7 @@ def test_settings_are_read(tmp_path: Path) -> None:
         "  poll: {initial: 500ms, max: 2m}\n  retry_failed: 2\n"
         "output:\n  dir: out/videos\n  name: ${id}-${seed}.mp4\n" + JOBS,
     )
-    loaded = manifest.load(path, display="shown.yaml")
+    loaded = loader.load(path, display="shown.yaml")
     assert loaded.display == "shown.yaml"
     assert loaded.run == RunSettings(
         concurrency=8, rate=0.5, timeout=5400.0, poll_initial=0.5, poll_max=120.0, retry_failed=2
@@ -65,14 +65,14 @@ def test_settings_are_read(tmp_path: Path) -> None:
 
 def test_numbers_are_seconds(tmp_path: Path) -> None:
     path = write(tmp_path, "version: 1\nrun: {timeout: 90, poll: {initial: 0.25, max: 2}}\n" + JOBS)
-    run = manifest.load(path).run
+    run = loader.load(path).run
     assert (run.timeout, run.poll_initial, run.poll_max) == (90.0, 0.25, 2.0)
 
 
 def test_an_absolute_output_dir_stays_absolute(tmp_path: Path) -> None:
     target = tmp_path / "elsewhere"
     path = write(tmp_path, f"version: 1\noutput: {{dir: '{target}'}}\n" + JOBS)
-    assert manifest.load(path).output.dir == target
+    assert loader.load(path).output.dir == target
 
 
 @pytest.mark.parametrize(
@@ -142,7 +142,7 @@ def test_problems_come_sorted_by_position(tmp_path: Path) -> None:
 def test_a_byte_order_mark_is_allowed(tmp_path: Path) -> None:
     path = tmp_path / "bom.yaml"
     path.write_bytes(b"\xef\xbb\xbf" + MINIMAL.encode())
-    assert len(manifest.load(path).jobs) == 1
+    assert len(loader.load(path).jobs) == 1
 
 
 def test_windows_line_endings_are_fine(tmp_path: Path) -> None:
@@ -173,7 +173,7 @@ def test_an_unreadable_file(tmp_path: Path) -> None:
 
 
 def test_a_pipe_is_read_up_to_the_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(manifest, "MAX_MANIFEST_BYTES", 64)
+    monkeypatch.setattr(loader, "MAX_MANIFEST_BYTES", 64)
     fifo = tmp_path / "pipe.yaml"
     os.mkfifo(fifo)
 
@@ -183,7 +183,7 @@ def test_a_pipe_is_read_up_to_the_limit(tmp_path: Path, monkeypatch: pytest.Monk
 
     writer = threading.Thread(target=feed, args=(MINIMAL.encode(),))
     writer.start()
-    assert len(manifest.load(fifo).jobs) == 1
+    assert len(loader.load(fifo).jobs) == 1
     writer.join()
     writer = threading.Thread(target=feed, args=(b"#" * 200,))
     writer.start()
@@ -203,15 +203,15 @@ def test_structure_problems_stop_before_jobs_only_when_jobs_are_unusable(tmp_pat
 def test_a_given_model_matrix_is_used(tmp_path: Path) -> None:
     path = write(tmp_path, "version: 1\njobs:\n  - id: a\n    model: m1\n    prompt: p\n")
     matrix = matrix_of({"m1": ("text-to-video",)}, "test")
-    assert manifest.load(path, matrix=matrix).jobs[0].model == "m1"
+    assert loader.load(path, matrix=matrix).jobs[0].model == "m1"
     assert diagnostics(path)[0].startswith("m.yaml:4:12: error: jobs[0] (a): unknown model m1")
-    assert manifest.load(path, allow_unknown_models=True).jobs[0].model == "m1"
+    assert loader.load(path, allow_unknown_models=True).jobs[0].model == "m1"
 
 
 def test_a_model_the_matrix_gives_other_operations(tmp_path: Path) -> None:
     path = write(tmp_path, "version: 1\njobs:\n  - id: a\n    model: m1\n    prompt: p\n")
     matrix = matrix_of({"m1": ("image-to-video",)}, "test")
-    [warning] = manifest.load(path, display="m.yaml", matrix=matrix).warnings
+    [warning] = loader.load(path, display="m.yaml", matrix=matrix).warnings
     assert str(warning) == (
         "m.yaml:4:12: warning: jobs[0] (a): model m1 does not list text-to-video "
         "(it lists: image-to-video); `vidbatch models --refresh` reads the live catalog"
@@ -222,7 +222,7 @@ def test_a_model_the_matrix_gives_other_operations(tmp_path: Path) -> None:
 def test_the_error_counts_its_diagnostics(tmp_path: Path) -> None:
     path = write(tmp_path, "version: 2\njobs: []\n")
     with pytest.raises(ManifestError) as caught:
-        manifest.load(path)
+        loader.load(path)
     assert str(caught.value) == "2 error(s) in manifest"
     assert caught.value.exit_code == 2
 
@@ -231,12 +231,12 @@ def test_loading_twice_gives_equal_manifests(tmp_path: Path) -> None:
     path = write(
         tmp_path, "version: 1\njobs:\n  - id: g\n    prompt: p\n    matrix: {seed: [1, 2]}\n"
     )
-    assert manifest.load(path) == manifest.load(path)
+    assert loader.load(path) == loader.load(path)
 
 
 def test_manifest_vars_are_the_literal_values(tmp_path: Path) -> None:
     path = write(tmp_path, "version: 1\nvars: {price: 'costs $${n}', n: 2}\n" + JOBS)
-    assert manifest.load(path).vars == {"price": "costs ${n}", "n": 2}
+    assert loader.load(path).vars == {"price": "costs ${n}", "n": 2}
 
 
 def test_x_prefixed_keys_hold_anchors_and_are_ignored(tmp_path: Path) -> None:
@@ -251,5 +251,5 @@ def test_x_prefixed_keys_hold_anchors_and_are_ignored(tmp_path: Path) -> None:
     )
     assert diagnostics(path) == ["m.yaml:6:1: error: xcommon: unknown field"]
     fixed = write(tmp_path, path.read_text().replace("xcommon: 1\n", ""))
-    (job,) = manifest.load(fixed).jobs
+    (job,) = loader.load(fixed).jobs
     assert (job.model, job.request["duration"], job.request["fps"]) == ("veo3.1-fast", 8, 24)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from runner import models
+from runner.catalog import models
+from runner.catalog.models import Limits, ModelInfo, ModelMatrix
 from runner.cli import Context, main
-from runner.modelcheck import Finding, ModelCheck
-from runner.models import Limits, ModelInfo, ModelMatrix
+from runner.manifest.modelcheck import Finding, ModelCheck
 
 SEEDANCE = ModelInfo(
     operations=("text-to-video", "image-to-video"),
@@ -154,9 +154,9 @@ def test_strict_makes_them_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def test_the_default_model_is_the_newest_documented_and_written_out(tmp_path: Path) -> None:
-    from runner import manifest
+    from runner.manifest import loader
 
     (tmp_path / "d.yaml").write_text("version: 1\njobs:\n  - {id: a, prompt: p}\n", "utf-8")
-    job = manifest.load(tmp_path / "d.yaml").jobs[0]
+    job = loader.load(tmp_path / "d.yaml").jobs[0]
     assert job.request["model"] == "veo3.1" == models.builtin().default_model
     assert json.loads(json.dumps(job.body(None)))["model"] == "veo3.1"

@@ -11,11 +11,11 @@ import anyio
 import httpx
 import pytest
 
-from runner import models, refresh
+from runner.base.errors import ApiStopped
+from runner.catalog import models, refresh
+from runner.catalog.models import ModelMatrix, matrix_of
+from runner.catalog.refresh import RefreshError
 from runner.cli import Context, main
-from runner.errors import ApiStopped
-from runner.models import ModelMatrix, matrix_of
-from runner.refresh import RefreshError
 from tests.netguard import no_network  # noqa: F401
 
 KEY = "sk-secret-test-key-1234"
@@ -381,11 +381,11 @@ def test_refresh_from_the_sandbox_writes_the_cache(tmp_path: Path) -> None:
     # the sandbox serves the built-in catalog: the same models and operations
     assert operations(models.load(cache)) == operations(models.builtin())
     # and no invented limits: the examples validate against it without a warning
-    from runner import manifest
+    from runner.manifest import loader
 
     examples = sorted((Path(__file__).parent.parent / "manifests").glob("*.yaml"))
     refreshed = models.load(cache)
-    assert [manifest.load(p, matrix=refreshed).warnings for p in examples] == [()] * len(examples)
+    assert [loader.load(p, matrix=refreshed).warnings for p in examples] == [()] * len(examples)
 
 
 def test_refresh_over_http_sends_the_key_and_never_prints_it(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import ssl
 import httpx
 import pytest
 
-from runner import network
+from runner.api import network
 
 
 @pytest.mark.parametrize(

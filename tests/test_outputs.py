@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from runner.job import RunSettings
+from runner.manifest.job import RunSettings
 from runner.sandbox import Sandbox, SandboxConfig
 from tests.engine_support import BASE, CDN, run_engine, sandbox_for, statuses
 from tests.factory import make_manifest, validate_lockfile

@@ -15,9 +15,9 @@ import anyio
 import httpx
 import pytest
 
-from runner.pace import SEVERAL, budget
-from runner.polling import LEARN_FROM, PollPlan, Starts
-from runner.ratelimit import PATIENCE, SHARED_AFTER, RateLimiter, speculative
+from runner.api.pace import SEVERAL, budget
+from runner.api.ratelimit import PATIENCE, SHARED_AFTER, RateLimiter, speculative
+from runner.run.polling import LEARN_FROM, PollPlan, Starts
 from tests.netguard import no_network  # noqa: F401
 
 
@@ -359,7 +359,7 @@ def test_first_poll_waits_until_most_tasks_of_the_run_had_begun() -> None:
 
 
 def test_early_polls_are_speculative_and_polls_aimed_at_the_end_are_not() -> None:
-    from runner import ratelimit
+    from runner.api import ratelimit
 
     def marked() -> bool:
         return ratelimit._SPECULATIVE.get()

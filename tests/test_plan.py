@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from runner.lockfile import intent_entry
-from runner.plan import PlanOptions, changed_fields, make_plan, seed_for
+from runner.lock.lockfile import intent_entry
+from runner.run.plan import PlanOptions, changed_fields, make_plan, seed_for
 from tests.factory import make_job, make_manifest
 from tests.netguard import no_network  # noqa: F401
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from runner.polltargets import PollTargets
+from runner.api.polltargets import PollTargets
 
 BASE = httpx.URL("https://api.example.test/")
 

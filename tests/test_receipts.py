@@ -8,7 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from runner import lockentry, responses
+from runner.api import responses
+from runner.lock import lockentry
 from tests.factory import validate_lockfile
 from tests.hostile import HostileServer, Reply, hostile_server  # noqa: F401
 from tests.netguard import no_network  # noqa: F401

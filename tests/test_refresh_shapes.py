@@ -19,9 +19,9 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator
 
-from runner import models, refresh
+from runner.catalog import models, refresh
+from runner.catalog.models import Limits, ModelMatrix
 from runner.cli import Context, main
-from runner.models import Limits, ModelMatrix
 from tests.netguard import no_network  # noqa: F401
 
 SPEC = json.loads(

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner import lockfile
 from runner.cli import Context, main
-from runner.report import default_path, render_html
-from runner.report_assets import SCRIPT, STYLE
-from runner.results import LockView, load_view, status_counts, time_taken
+from runner.lock import lockfile
+from runner.review.report import default_path, render_html
+from runner.review.report_assets import SCRIPT, STYLE
+from runner.review.results import LockView, load_view, status_counts, time_taken
 from tests.netguard import no_network  # noqa: F401
 from tests.reportfixtures import XSS_ERROR, XSS_PROMPT, lock_document, view, write_lock
 
@@ -94,7 +94,7 @@ def test_selected_keys_limit_rows_and_mark_missing_ones_not_run(tmp_path: Path) 
 def test_load_view_replays_the_journal(tmp_path: Path) -> None:
     path = write_lock(tmp_path)
     journal = lockfile.journal_path(path)
-    from runner import journal as journal_io
+    from runner.lock import journal as journal_io
 
     journal.write_bytes(journal_io.encode({"job": "slow", "set": {"status": "failed"}}))
     lock_view = load_view("manifests/demo.yaml", path)

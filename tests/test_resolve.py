@@ -1,4 +1,4 @@
-"""runner.resolve (and runner.operations): what a checked manifest expands to."""
+"""runner.manifest.resolve (and runner.manifest.operations): what a checked manifest expands to."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from runner import manifest, outputs
-from runner.errors import ManifestError
-from runner.job import Job, LocalFile, Manifest, OutputSettings, RunSettings, fingerprint
-from runner.jobspec import derived_seed, key_value
-from runner.operations import infer_operation, missing_inputs
+from runner.base.errors import ManifestError
+from runner.manifest import loader, outputs
+from runner.manifest.job import Job, LocalFile, Manifest, OutputSettings, RunSettings, fingerprint
+from runner.manifest.jobspec import derived_seed, key_value
+from runner.manifest.operations import infer_operation, missing_inputs
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 16
 
@@ -21,7 +21,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 16
 def load(folder: Path, text: str, **kwargs: Any) -> Manifest:
     path = folder / "m.yaml"
     path.write_text(text, encoding="utf-8")
-    return manifest.load(path, **kwargs)
+    return loader.load(path, **kwargs)
 
 
 def only(folder: Path, job: str) -> Job:
@@ -516,7 +516,7 @@ GOOD = Path(__file__).resolve().parent / "data" / "good"
 
 
 def test_the_product_example_resolves_as_documented() -> None:
-    loaded = manifest.load(GOOD / "product-example.yaml")
+    loaded = loader.load(GOOD / "product-example.yaml")
     assert [(j.key, j.model, j.seed, j.operation) for j in loaded.jobs] == [
         ("cat-garden", "kling-v2.6-pro", 42, "text-to-video"),
         ("spin[model=kling-v2.6-pro,seed=1]", "kling-v2.6-pro", 1, "image-to-video"),
@@ -529,7 +529,7 @@ def test_the_product_example_resolves_as_documented() -> None:
 
 
 def test_the_kitchen_sink_resolves_exactly() -> None:
-    loaded = manifest.load(GOOD / "kitchen-sink.yaml")
+    loaded = loader.load(GOOD / "kitchen-sink.yaml")
     image = {"sha256": hashlib.sha256((GOOD / "assets" / "day.png").read_bytes()).hexdigest()}
     base = {
         "provider_hint": "fast",

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from runner.responses import (
+from runner.api.responses import (
     MAX_RETRY_AFTER,
     Created,
     TaskState,

@@ -17,7 +17,7 @@ import pytest
 
 from runner import cli as cli_module
 from runner.cli import Context, main
-from runner.lockfile import LockStore
+from runner.lock.lockfile import LockStore
 from runner.sandbox import Sandbox, SandboxConfig, background
 from tests.factory import validate_lockfile
 from tests.netguard import no_network  # noqa: F401

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from runner.models import builtin as builtin_catalog
+from runner.catalog.models import builtin as builtin_catalog
 from runner.sandbox import Sandbox, SandboxConfig, create_app, transport
 from tests.netguard import no_network  # noqa: F401
 

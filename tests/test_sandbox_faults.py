@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from runner.errors import UsageError
+from runner.base.errors import UsageError
 from runner.sandbox import SandboxConfig
 from tests.netguard import no_network  # noqa: F401
 from tests.test_sandbox import CREATE, Clock, connect, error_of, make

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner import models, schema
+from runner.base import schema
+from runner.catalog import models
 from runner.sandbox.errors import ApiError
 from runner.sandbox.validation import NEEDS, infer_operation, parse
 

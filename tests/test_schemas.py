@@ -18,9 +18,10 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from runner import manifest, schema
-from runner.checks import ALIASES
-from runner.models import OPERATIONS, builtin
+from runner.base import schema
+from runner.catalog.models import OPERATIONS, builtin
+from runner.manifest import loader
+from runner.manifest.checks import ALIASES
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data"
@@ -201,7 +202,7 @@ def test_every_example_manifest_validates_and_loads(path: Path) -> None:
     document = yaml.safe_load(text)
     errors = list(schema.validator("manifest").iter_errors(document))
     assert errors == []
-    loaded = manifest.load(path)
+    loaded = loader.load(path)
     assert len(loaded.jobs) >= 1
     assert len(loaded.jobs) == len({job.key for job in loaded.jobs})
 
@@ -215,7 +216,7 @@ def test_every_documented_request_is_accepted(name: str, tmp_path: Path) -> None
     assert list(schema.validator("manifest").iter_errors(document)) == []
     path = tmp_path / "doc.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    read = manifest.load(path, strict=True)  # not even a warning from the catalog
+    read = loader.load(path, strict=True)  # not even a warning from the catalog
     loaded = read.jobs[0]
     assert read.warnings == ()
     assert list(Draft202012Validator(SPEC_AS_DOCUMENTED).iter_errors(loaded.request)) == []

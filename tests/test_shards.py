@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from runner import shards
-from runner.job import RunSettings
-from runner.lockfile import LockStore
-from runner.plan import PlanOptions
+from runner.lock.lockfile import LockStore
+from runner.manifest.job import RunSettings
+from runner.run import shards
+from runner.run.plan import PlanOptions
+from runner.run.session import Overrides, open_targets
 from runner.sandbox import Sandbox, SandboxConfig, background
-from runner.session import Overrides, open_targets
 from tests.factory import make_job, make_manifest, validate_lockfile
 from tests.netguard import no_network  # noqa: F401
 from tests.test_run_cli import KEY, Cli, write_manifest

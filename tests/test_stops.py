@@ -9,12 +9,12 @@ from typing import Any
 import anyio.lowlevel
 import pytest
 
-from runner.client import KeyRefused, NoBalance
-from runner.engine import Engine
-from runner.job import RunSettings
-from runner.lockfile import IN_FLIGHT, LockStore
-from runner.plan import PlanOptions
-from runner.session import Overrides
+from runner.api.client import KeyRefused, NoBalance
+from runner.lock.lockfile import IN_FLIGHT, LockStore
+from runner.manifest.job import RunSettings
+from runner.run.engine import Engine
+from runner.run.plan import PlanOptions
+from runner.run.session import Overrides
 from tests.engine_support import run_engine, sandbox_for, statuses
 from tests.factory import make_manifest, validate_lockfile
 from tests.netguard import no_network  # noqa: F401
@@ -147,7 +147,7 @@ def test_only_and_force(tmp_path: Path) -> None:
 
 
 def test_a_local_input_changed_since_validation_fails_the_job(tmp_path: Path) -> None:
-    from runner.job import LocalFile
+    from runner.manifest.job import LocalFile
     from tests.factory import make_job
 
     image = tmp_path / "in.png"

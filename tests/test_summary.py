@@ -3,9 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from runner import lockfile
-from runner.results import LockView
-from runner.summary import MAX_ROWS, render_markdown
+from runner.lock import lockfile
+from runner.review.results import LockView
+from runner.review.summary import MAX_ROWS, render_markdown
 from tests.netguard import no_network  # noqa: F401
 from tests.reportfixtures import lock_document
 

@@ -1,4 +1,4 @@
-"""runner.templates: ${name} substitution, $${ escapes, and the problems it reports."""
+"""runner.manifest.templates: ${name} substitution, $${ escapes, and the problems it reports."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from runner import templates
-from runner.templates import TemplateProblem
+from runner.manifest import templates
+from runner.manifest.templates import TemplateProblem
 
 ENV = {"style": "cinematic", "fps": 24, "ratio": 1.5, "on": True, "off": False, "none": None}
 

@@ -1,4 +1,4 @@
-"""runner.yamlfile: YAML 1.2 scalars, positions, and every refusal located."""
+"""runner.manifest.yamlfile: YAML 1.2 scalars, positions, and every refusal located."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from runner import yamlfile
-from runner.diagnostics import Diagnostic
-from runner.yamlfile import YamlProblem
+from runner.base.diagnostics import Diagnostic
+from runner.manifest import yamlfile
+from runner.manifest.yamlfile import YamlProblem
 
 
 def data(text: str) -> Any:

@@ -19,17 +19,17 @@ from typing import Any, TextIO
 
 import httpx
 
-from runner import hosts
+from runner.api import hosts
+from runner.api.client import DEFAULT_BASE_URL, ApiClient, Backoff
+from runner.api.ratelimit import RateLimiter
+from runner.base.errors import ConfigError, UsageError
 from runner.cli import Context
-from runner.client import DEFAULT_BASE_URL, ApiClient, Backoff
 from runner.commands import clients
-from runner.download import Downloader
-from runner.engine import Outcome
-from runner.errors import ConfigError, UsageError
-from runner.manifest import parse_duration
-from runner.plan import Plan
-from runner.progress import BarReporter, JsonReporter, LogReporter, Reporter
-from runner.ratelimit import RateLimiter
+from runner.manifest.loader import parse_duration
+from runner.review.progress import BarReporter, JsonReporter, LogReporter, Reporter
+from runner.run.download import Downloader
+from runner.run.engine import Outcome
+from runner.run.plan import Plan
 
 SANDBOX_BASE = "http://api.sandbox.invalid"
 SANDBOX_FILES = "http://files.sandbox.invalid"

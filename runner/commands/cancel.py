@@ -14,16 +14,16 @@ from typing import Any, TextIO
 
 import anyio
 
-from runner import cancel
-from runner.apitext import printable
+from runner.base.apitext import printable
+from runner.base.errors import EXIT_FAILED, EXIT_IN_FLIGHT, EXIT_OK, UsageError
 from runner.cli import Context
 from runner.commands import batch
 from runner.commands.common import add_manifest_args, load_manifests
-from runner.errors import EXIT_FAILED, EXIT_IN_FLIGHT, EXIT_OK, UsageError
-from runner.job import Manifest
-from runner.lockfile import LockStore, journal_path
-from runner.plan import selected
-from runner.session import lock_path_for
+from runner.lock.lockfile import LockStore, journal_path
+from runner.manifest.job import Manifest
+from runner.run import cancel
+from runner.run.plan import selected
+from runner.run.session import lock_path_for
 
 
 def register(sub: Any) -> None:

@@ -20,8 +20,8 @@ import urllib.request
 
 import httpx
 
-from runner.client import USER_AGENT
-from runner.errors import ConfigError
+from runner.api.client import USER_AGENT
+from runner.base.errors import ConfigError
 
 KEEPALIVE = 4.0  # seconds an idle connection is kept
 MAX_DOWNLOADS = 16  # connections to output hosts at once

@@ -6,11 +6,12 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from runner import manifest, models
+from runner.base.diagnostics import Diagnostic
+from runner.base.errors import ManifestError
+from runner.catalog import models
 from runner.cli import Context
-from runner.diagnostics import Diagnostic
-from runner.errors import ManifestError
-from runner.job import Manifest
+from runner.manifest import loader
+from runner.manifest.job import Manifest
 
 
 def add_manifest_args(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +44,7 @@ def load_manifests(
     for name in paths:
         try:
             loaded.append(
-                manifest.load(
+                loader.load(
                     Path(name),
                     display=name,
                     matrix=matrix,

@@ -9,14 +9,14 @@ from typing import Any
 
 import anyio
 
+from runner.base.errors import EXIT_FAILED, EXIT_OK
 from runner.cli import Context
 from runner.commands import batch
 from runner.commands.common import add_manifest_args, load_manifests
-from runner.engine import Engine, Outcome, Target
-from runner.errors import EXIT_FAILED, EXIT_OK
-from runner.plan import PlanOptions
-from runner.progress import Reporter
-from runner.session import Overrides, execute, open_targets, shared_limits
+from runner.review.progress import Reporter
+from runner.run.engine import Engine, Outcome, Target
+from runner.run.plan import PlanOptions
+from runner.run.session import Overrides, execute, open_targets, shared_limits
 
 
 def register(sub: Any) -> None:

@@ -14,9 +14,9 @@ from typing import Any
 
 import anyio
 
-from runner import lockmerge
 from runner.cli import Context
-from runner.lockfile import LockStore
+from runner.lock import lockmerge
+from runner.lock.lockfile import LockStore
 
 
 def register(sub: Any) -> None:

@@ -9,10 +9,10 @@ from typing import Any
 import anyio
 import httpx
 
-from runner import models, prices, refresh
+from runner.base.errors import UsageError, WriteError
+from runner.catalog import models, prices, refresh
 from runner.cli import Context
 from runner.commands import batch
-from runner.errors import UsageError, WriteError
 
 COLUMNS = (
     ("text", "text-to-video"),
@@ -72,7 +72,7 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
 
 
 def _cache_prices(book: prices.PriceBook, ctx: Context) -> None:
-    """Keep the prices the refresh read, with when, for estimates (``runner.prices``)."""
+    """Keep the prices the refresh read, with when, for estimates (``runner.catalog.prices``)."""
     path = prices.path_for(ctx.environ)
     try:
         prices.write_cache(path, book)

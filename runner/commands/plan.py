@@ -6,14 +6,15 @@ import argparse
 import json
 from typing import Any, TextIO
 
-from runner import costs, lockfile
+from runner.catalog import costs
+from runner.catalog.costs import Estimate
+from runner.catalog.prices import PriceBook
 from runner.cli import Context
 from runner.commands import batch, pricing
 from runner.commands.common import add_manifest_args, load_manifests
-from runner.costs import Estimate
-from runner.plan import SENDS, Plan, PlanOptions, make_plan
-from runner.prices import PriceBook
-from runner.session import lock_path_for
+from runner.lock import lockfile
+from runner.run.plan import SENDS, Plan, PlanOptions, make_plan
+from runner.run.session import lock_path_for
 
 VERBS = {
     "submit": "to submit",

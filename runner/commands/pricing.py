@@ -17,15 +17,16 @@ from typing import TextIO
 import anyio
 import httpx
 
-from runner import budget, costs, detach, models, prices, refresh
-from runner.budget import Budget
+from runner.base.errors import EXIT_FAILED, EXIT_IN_FLIGHT, EXIT_OVER_BUDGET, VidbatchError
+from runner.catalog import costs, models, prices, refresh
+from runner.catalog.prices import PriceBook
 from runner.cli import Context
 from runner.commands import batch
-from runner.engine import Outcome, Target
-from runner.errors import EXIT_FAILED, EXIT_IN_FLIGHT, EXIT_OVER_BUDGET, VidbatchError
-from runner.plan import SENDS
-from runner.prices import PriceBook
-from runner.progress import Event
+from runner.review.progress import Event
+from runner.run import budget, detach
+from runner.run.budget import Budget
+from runner.run.engine import Outcome, Target
+from runner.run.plan import SENDS
 
 Notice = Callable[[str], None]
 MAX_BUDGET = 10**12  # USD; more is no budget (and past what the lockfile's amounts hold)
@@ -120,7 +121,7 @@ def add_budget_args(parser: argparse.ArgumentParser) -> None:
 
 
 def attach_budgets(ns: argparse.Namespace, ctx: Context, targets: Sequence[Target]) -> list[Budget]:
-    """Each target's estimates and budget (``runner.budget.attach``)."""
+    """Each target's estimates and budget (``runner.run.budget.attach``)."""
     matrix, book = price_book(ns, ctx, ctx.error)
     return budget.attach(targets, matrix, book, ns.max_cost, ns.allow_unpriced)
 

@@ -6,12 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from runner import report
+from runner.base.errors import UsageError, WriteError
+from runner.base.files import write_atomic
 from runner.cli import Context
 from runner.commands.common import add_manifest_args, load_manifests
-from runner.errors import UsageError, WriteError
-from runner.files import write_atomic
-from runner.results import LockView, load_view, status_counts
+from runner.review import report
+from runner.review.results import LockView, load_view, status_counts
 
 
 def register(sub: Any) -> None:

@@ -19,12 +19,8 @@ from typing import Any
 
 import anyio
 
-from runner import detach, files, shards
-from runner.cli import Context
-from runner.commands import batch, pricing
-from runner.commands.common import add_manifest_args, load_manifests
-from runner.engine import Engine, Outcome, Target, has_work, summary_event
-from runner.errors import (
+from runner.base import files
+from runner.base.errors import (
     EXIT_FAILED,
     EXIT_IN_FLIGHT,
     EXIT_INTERRUPTED,
@@ -32,9 +28,14 @@ from runner.errors import (
     UsageError,
     VidbatchError,
 )
-from runner.plan import SENDS, PlanOptions
-from runner.progress import Reporter
-from runner.session import Overrides, execute, open_targets, shared_limits
+from runner.cli import Context
+from runner.commands import batch, pricing
+from runner.commands.common import add_manifest_args, load_manifests
+from runner.review.progress import Reporter
+from runner.run import detach, shards
+from runner.run.engine import Engine, Outcome, Target, has_work, summary_event
+from runner.run.plan import SENDS, PlanOptions
+from runner.run.session import Overrides, execute, open_targets, shared_limits
 
 CONFIRM_ABOVE = 20
 FETCHES = frozenset({*SENDS, "resume", "download"})  # plan actions that end in outputs
@@ -237,7 +238,7 @@ def _write_reports(
     step_summary = ctx.environ.get("GITHUB_STEP_SUMMARY")
     if ns.junit is None and ns.summary is None and not step_summary:
         return
-    from runner import junit, results, summary
+    from runner.review import junit, results, summary
 
     views = [
         results.load_view(

@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from runner.base.errors import UsageError
 from runner.cli import Context
-from runner.errors import UsageError
 
 DEFAULT_PORT = 8765
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from runner import schema
+from runner.base import schema
 from runner.cli import Context
 
 

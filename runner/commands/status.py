@@ -11,15 +11,15 @@ from typing import Any, TextIO
 
 import anyio
 
-from runner import lockfile
-from runner.apitext import printable
+from runner.base.apitext import printable
 from runner.cli import Context
 from runner.commands import batch
 from runner.commands.common import add_manifest_args, load_manifests
-from runner.job import Manifest
-from runner.lockfile import LockStore, is_orphan
-from runner.plan import missing_outputs, selected
-from runner.session import lock_path_for, refresh_once
+from runner.lock import lockfile
+from runner.lock.lockfile import LockStore, is_orphan
+from runner.manifest.job import Manifest
+from runner.run.plan import missing_outputs, selected
+from runner.run.session import lock_path_for, refresh_once
 
 
 def register(sub: Any) -> None:

@@ -6,12 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from runner import lockfile
 from runner.cli import Context
 from runner.commands import batch
 from runner.commands.common import add_manifest_args, load_manifests
-from runner.inputs import sha256_of
-from runner.session import lock_path_for
+from runner.lock import lockfile
+from runner.manifest.inputs import sha256_of
+from runner.run.session import lock_path_for
 
 
 def register(sub: Any) -> None:
@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
 
 
 def main(ns: argparse.Namespace, ctx: Context) -> int:
-    from runner.plan import selected
+    from runner.run.plan import selected
 
     manifests = load_manifests(
         ns.manifests, ctx, allow_unknown_models=ns.allow_unknown_models, strict=ns.strict

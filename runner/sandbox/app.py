@@ -16,8 +16,8 @@ from typing import Any
 from starlette.routing import Router
 from starlette.types import Message, Receive, Scope, Send
 
-from runner import models
-from runner.models import ModelMatrix
+from runner.catalog import models
+from runner.catalog.models import ModelMatrix
 from runner.sandbox import catalog
 from runner.sandbox.config import SandboxConfig
 from runner.sandbox.endpoints import error_response, routes

@@ -1,7 +1,7 @@
 """What the sandbox knows of each model beyond the catalog.
 
 Operations and documented limits come from the built-in catalog
-(``runner.models.builtin()``); the rest (owner, how long a task takes, the choices
+(``runner.catalog.models.builtin()``); the rest (owner, how long a task takes, the choices
 ``GET /v1/models/{model}`` lists where the catalog lists none) is per model family
 and only has to be plausible: the sandbox does not refuse a duration or resolution
 it does not list. Which models can cancel a queued task is the newest cancel

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.errors import UsageError
+from runner.base.errors import UsageError
 from runner.sandbox.errors import CANNED
 
 POLL_URL_STYLES = ("relative", "absolute", "legacy", "none")

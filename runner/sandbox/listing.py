@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from runner.models import LIMIT_FIELDS, ModelInfo, ModelMatrix
+from runner.catalog.models import LIMIT_FIELDS, ModelInfo, ModelMatrix
 from runner.sandbox.catalog import profile
 
 CREATED = 1767225600  # 2026-01-01, for every model

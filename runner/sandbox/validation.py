@@ -16,8 +16,8 @@ from typing import Any
 
 from jsonschema import ValidationError
 
-from runner import schema
-from runner.models import ModelMatrix
+from runner.base import schema
+from runner.catalog.models import ModelMatrix
 from runner.sandbox.errors import ApiError, invalid
 
 ALIASES = {

@@ -1,0 +1,1 @@
+"""The API client over httpx: requests, response reading, pacing, network, hosts."""

@@ -1,0 +1,1 @@
+"""The model catalog: models, operations, limits, prices, cost estimates, the refresh cache."""

@@ -1,0 +1,1 @@
+"""The lockfile: its entries, the atomic store, the journal, merging shards."""

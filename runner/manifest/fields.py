@@ -1,0 +1,101 @@
+"""Request fields of one mapping (defaults or a job): aliases, unknown keys, checked values.
+
+A literal value is checked where it is written, once per distinct value; a value
+holding a template is checked after rendering, by the expansion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from runner.base import schema
+from runner.manifest import checks, templates
+
+if TYPE_CHECKING:
+    from runner.manifest.loader import Path_, Report
+
+RUNNER_FIELDS = ("id", "matrix", "prompt_file", "extra")
+
+
+@dataclass
+class Fields:
+    """Request fields of one mapping, with where each came from."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    paths: dict[str, Path_] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    extra_paths: dict[str, Path_] = field(default_factory=dict)
+
+
+class FieldReader:
+    """Reads the request fields of mappings, reporting each problem to ``report``."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        self.request_fields = frozenset(schema.request_fields())
+        self.known = (*schema.request_fields(), *checks.ALIASES)
+        properties = schema.load("request")["properties"]
+        self.text_fields = frozenset(k for k, v in properties.items() if v.get("type") == "string")
+        self.integer_fields = tuple(k for k, v in properties.items() if v.get("type") == "integer")
+        self._checked: dict[tuple[str, type, Any], tuple[checks.Problem, ...]] = {}
+
+    def read(self, raw: Any, path: Path_, allowed: tuple[str, ...]) -> Fields:
+        """Normalise aliases, refuse unknown keys, check literal values."""
+        result = Fields()
+        if not isinstance(raw, dict):
+            return result
+        spelt: dict[Any, Any] = {}  # canonical name to the key that gave its value
+        for key, value in raw.items():
+            name = checks.ALIASES.get(key, key)
+            first = spelt.setdefault(name, key)
+            if first != key and name in self.request_fields:
+                # The API takes both spellings only when they agree; one is sent.
+                if raw[first] != value or type(raw[first]) is not type(value):
+                    alias = key if key != name else first
+                    other = first if alias == key else key
+                    msg = f"{alias} and {other} are both given and differ; give one ({name})"
+                    self.report.add((*path, str(alias)), msg, at_key=True)
+                continue
+            if key == "extra":
+                self._extra(value, (*path, key), result)
+            elif key in allowed:
+                continue
+            elif name not in self.request_fields:
+                hint = checks.unknown_field(key, (*self.known, *allowed))
+                self.report.add((*path, key), hint, at_key=True)
+            else:
+                result.values[name] = value
+                result.paths[name] = (*path, key)
+                if not templates.has_template(value):
+                    self.check(name, value, (*path, key))
+        return result
+
+    def check(self, name: str, value: Any, path: Path_) -> bool:
+        """Report every problem of ``value`` for field ``name``; whether it is valid."""
+        if name == "seed" and value == "random":
+            return True
+        plain = isinstance(value, (str, int, float, bool, type(None)))
+        key = (name, type(value), value if plain else repr(value))
+        problems = self._checked.get(key)
+        if problems is None:
+            problems = checks.field_problems(name, value)
+            if name == "seed" and problems and type(value) is not int:
+                problems = (((), f"{checks.show(value)} is not an integer or 'random'"),)
+            self._checked[key] = problems
+        for below, problem in problems:
+            self.report.add((*path, *below), problem)
+        return not problems
+
+    def _extra(self, extra: Any, path: Path_, result: Fields) -> None:
+        """Take the provider fields of ``extra``; a request field there is a mistake."""
+        if not isinstance(extra, dict):
+            return  # the schema check reports it
+        for key, value in extra.items():
+            name = checks.ALIASES.get(key, key)
+            if name in self.request_fields:
+                msg = f"{name} is a request field; set it directly, not in extra"
+                self.report.add((*path, key), msg, at_key=True)
+            else:
+                result.extra[key] = value
+                result.extra_paths[key] = (*path, key)

@@ -1,0 +1,90 @@
+"""One job of a manifest before expansion: what its combinations share, and their keys.
+
+A job without a matrix has its id as key; a matrix job has one key per combination,
+``id[name=value,...]`` with names in sorted order. A job sent without a seed gets
+one derived from its key, so that the manifest alone reproduces a run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from runner.manifest import templates
+from runner.manifest.operations import INFERENCE_INPUTS, infer_operation
+
+if TYPE_CHECKING:
+    from runner.manifest.loader import Path_
+
+
+@dataclass
+class JobSpec:
+    """What all the combinations of one job share."""
+
+    job_id: str
+    index: int
+    path: Path_
+    values: dict[str, Any]
+    paths: dict[str, Path_]
+    extra: dict[str, Any]
+    extra_paths: dict[str, Path_]
+    axes: list[tuple[str, str, list[Any]]]
+    line: int = 0
+
+    def __post_init__(self) -> None:
+        self.templated = [k for k, v in self.values.items() if templates.has_template(v)]
+        self.extra_templated = [k for k, v in self.extra.items() if templates.has_template(v)]
+        self.keys = {name: key for name, key, _ in self.axes}
+        self.cache: dict[tuple[Any, ...], tuple[Any, bool]] = {}
+        self.names: dict[tuple[str, int], tuple[str, ...]] = {}
+        self.plain: dict[tuple[str, int], bool] = {}
+        # "name=value" of every matrix item, spelt once, for the job keys
+        # the operation inferred from inputs no matrix axis changes: once per job
+        self.inferred: str | None = None
+        varying = {name for name, _, _ in self.axes} | set(self.templated)
+        if not varying & {*INFERENCE_INPUTS, "operation"}:
+            self.inferred = infer_operation(self.values)
+        self.key_parts = [[f"{name}={key_value(v)}" for v in items] for name, _, items in self.axes]
+
+    def to_render(self, sources: dict[str, int]) -> list[str]:
+        """Fields to render and check: the templated ones and those the matrix set."""
+        if not sources:
+            return self.templated
+        return list(dict.fromkeys([*self.templated, *sources]))
+
+    def names_of(self, name: str, position: int, value: Any) -> tuple[str, ...]:
+        found = self.names.get((name, position))
+        if found is None:
+            found = tuple(dict.fromkeys(templates.names(value)))
+            self.names[(name, position)] = found
+        return found
+
+    def where(self, name: str, position: int) -> Path_:
+        """The path of the value of ``name`` (a matrix item when ``position`` >= 0)."""
+        if position >= 0:
+            return (*self.path, "matrix", self.keys[name], position)
+        return self.paths[name]
+
+    def key(self, combo: tuple[int, ...]) -> str:
+        """``id``, or ``id[name=value,...]`` (names sorted) for one matrix combination."""
+        if not self.axes:
+            return self.job_id
+        parts = ",".join([part[i] for part, i in zip(self.key_parts, combo, strict=True)])
+        return f"{self.job_id}[{parts}]"
+
+
+def key_value(value: Any) -> str:
+    """A matrix value as a job key spells it: text as is, anything else as JSON."""
+    if type(value) is str:
+        return value
+    if type(value) is int:
+        return str(value)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def derived_seed(key: str) -> int:
+    """The stable seed of a job without one: from its key, 31 bits."""
+    digest = hashlib.sha256(f"vidbatch-seed:{key}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF

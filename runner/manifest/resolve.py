@@ -1,0 +1,322 @@
+"""Turning checked manifest data into Jobs: defaults, vars, matrix, seeds, inputs.
+
+Work shared by the combinations of a matrix is done once per job; field values
+that did not come from a template or a matrix are checked once, where they are
+written, so a 100,000-job expansion costs little more than its fingerprints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from yaml.nodes import Node
+
+from runner.catalog import models
+from runner.catalog.models import OPERATIONS, ModelMatrix
+from runner.manifest import checks, outputs, templates, yamlfile
+from runner.manifest.fields import RUNNER_FIELDS, FieldReader, Fields
+from runner.manifest.inputs import InputProblem, LocalInputs
+from runner.manifest.job import Job, OutputSettings, SeedMode, canonical_json, identity
+from runner.manifest.jobspec import JobSpec, derived_seed
+from runner.manifest.loader import Path_, Report
+from runner.manifest.localfields import LocalFields
+from runner.manifest.modelcheck import Finding, ModelCheck
+from runner.manifest.operations import PROMPT_REQUIRED, conflicts, infer_operation, missing_inputs
+
+MAX_JOBS = 1_000_000
+DEFAULT_MODEL = models.DEFAULT_MODEL  # the newest reference's default; written out
+
+
+class Expander:
+    """Expands the jobs of one manifest, reporting every problem to ``report``."""
+
+    def __init__(
+        self,
+        report: Report,
+        folder: Path,
+        data: dict[str, Any],
+        matrix: ModelMatrix,
+        allow_unknown: bool,
+        output: OutputSettings,
+    ) -> None:
+        self.report = report
+        self.data = data
+        self.output = output
+        self.inputs = LocalInputs(folder)
+        self.local = LocalFields(self.inputs, report)
+        self.reader = FieldReader(report)
+        self.models = ModelCheck(matrix, allow_unknown)
+        self.default_model = matrix.default_model or DEFAULT_MODEL
+        raw_vars = data.get("vars")
+        items = raw_vars.items() if isinstance(raw_vars, dict) else ()
+        self.vars: dict[str, Any] = {k: self.literal(v, ("vars", k)) for k, v in items}
+        self.jobs_node: Node | None = None
+        self.keys = 0  # job keys expanded so far, against MAX_JOBS
+
+    def expand(self) -> list[Job]:
+        defaults = self.reader.read(self.data.get("defaults"), ("defaults",), ())
+        jobs: list[Job] = []
+        first_index: dict[str, int] = {}
+        for index, raw in enumerate(self.data.get("jobs") or ()):
+            if not isinstance(raw, dict):
+                continue
+            expanded = list(self.job(index, raw, defaults))  # a duplicate is checked too
+            job_id = raw.get("id")
+            first = first_index.setdefault(job_id, index) if isinstance(job_id, str) else index
+            if first == index:
+                jobs.extend(expanded)
+            else:
+                msg = f"duplicate job id {job_id!r} (first at line {self.line_of(first)})"
+                self.report.add(("jobs", index, "id"), msg)
+        for problem in (
+            outputs.clash(self.output.name, jobs),
+            outputs.too_long(self.output.name, jobs, self.output.dir),
+        ):
+            if problem:
+                self.report.add(("output", "name"), problem)
+        return jobs
+
+    def line_of(self, index: int) -> int:
+        """The 1-based line where job ``index`` starts."""
+        if self.jobs_node is None:
+            self.jobs_node = self.report.node(("jobs",))
+        node = yamlfile.child(self.jobs_node, index) if self.jobs_node is not None else None
+        return node.start_mark.line + 1 if node is not None else 0
+
+    def job(self, index: int, raw: dict[str, Any], defaults: Fields) -> Iterator[Job]:
+        path: Path_ = ("jobs", index)
+        own = self.reader.read(raw, path, RUNNER_FIELDS)
+        job_id = raw.get("id")
+        if not isinstance(job_id, str):
+            return
+        values = {**defaults.values, **own.values}
+        paths = {**defaults.paths, **own.paths}
+        extra = {**defaults.extra, **own.extra}
+        extra_paths = {**defaults.extra_paths, **own.extra_paths}
+        if "prompt_file" in raw:
+            text = self.prompt_file(
+                raw["prompt_file"], (*path, "prompt_file"), "prompt" in own.values
+            )
+            if text is None:
+                return
+            values["prompt"] = text
+            paths["prompt"] = (*path, "prompt_file")
+        axes = self.axes(raw.get("matrix"), path, values, extra, own)
+        if axes is None:
+            return
+        count = math.prod(len(items) for _, _, items in axes)
+        if self.keys + count > MAX_JOBS:  # before expanding: a matrix can be astronomic
+            msg = f"expands to {count:,} jobs; a manifest may have at most {MAX_JOBS:,}"
+            self.report.add((*path, "matrix") if axes else path, msg)
+            return
+        self.keys += count
+        spec = JobSpec(job_id, index, path, values, paths, extra, extra_paths, axes)
+        spec.line = self.line_of(index)
+        for combo in itertools.product(*(range(len(items)) for _, _, items in axes)):
+            job = self.combination(spec, combo)
+            if job is not None:
+                yield job
+
+    def axes(
+        self,
+        matrix: Any,
+        path: Path_,
+        values: dict[str, Any],
+        extra: dict[str, Any],
+        own: Fields,
+    ) -> list[tuple[str, str, list[Any]]] | None:
+        """The matrix as sorted (name, YAML key, items); None when it has a problem."""
+        if not isinstance(matrix, dict):
+            return []
+        used = set(templates.names(values)) | set(templates.names(extra))
+        axes: dict[str, tuple[str, str, list[Any]]] = {}
+        ok = True
+        for key, items in matrix.items():
+            name: str = checks.ALIASES.get(key) or str(key)
+            problem = self.axis_problem(name, used, own)
+            if problem is None and name in axes:
+                problem = f"{axes[name][1]} and {key} name the same field; use {name}"
+            if problem is not None:
+                self.report.add((*path, "matrix", key), problem, at_key=True)
+                ok = False
+            elif isinstance(items, list) and items:
+                if name not in self.reader.request_fields:
+                    where = (*path, "matrix", key)
+                    items = [self.literal(v, (*where, i)) for i, v in enumerate(items)]
+                axes[name] = (name, key, items)
+        if not ok:
+            return None
+        return sorted(axes.values())
+
+    def literal(self, value: Any, where: Path_) -> Any:
+        """A variable's value: ``$${`` unescaped; a ``${name}`` in it is refused."""
+        if not templates.has_template(value):
+            return value
+        try:
+            return templates.render(value, {}, typed=False)
+        except templates.TemplateProblem as problem:
+            message = str(problem)
+            if problem.name is not None:
+                message = f"a variable cannot use another (${{{problem.name}}})"
+            self.report.add(where, message)
+            return value
+
+    def axis_problem(self, name: str, used: set[str], own: Fields) -> str | None:
+        if name in RUNNER_FIELDS:
+            return f"{name} cannot vary in a matrix"
+        if name in own.values:
+            return f"{name} is also set on the job; give it in one place"
+        known = self.reader.known
+        if name not in known and name not in self.vars and name not in used:
+            hint = checks.suggest(name, (*known, *used, *self.vars))
+            tail = f"; did you mean {hint}?" if hint else ""
+            return f"not a request field, nor a variable this job uses{tail}"
+        return None
+
+    def prompt_file(self, value: Any, path: Path_, has_prompt: bool) -> str | None:
+        if has_prompt:
+            self.report.add(path, "give either prompt or prompt_file, not both", at_key=True)
+            return None
+        if not isinstance(value, str) or not value:
+            return None  # the schema check reports it
+        try:
+            return self.inputs.prompt(value)
+        except InputProblem as problem:
+            self.report.add(path, str(problem))
+            return None
+
+    def combination(self, spec: JobSpec, combo: tuple[int, ...]) -> Job | None:
+        values = dict(spec.values)
+        env = dict(self.vars) if self.vars else {}
+        sources: dict[str, int] = {}
+        for (name, _yaml_key, items), position in zip(spec.axes, combo, strict=True):
+            env[name] = items[position]
+            if name in self.reader.request_fields:
+                values[name] = items[position]
+                sources[name] = position
+        key = spec.key(combo)
+        ok = True
+        for name in spec.to_render(sources):
+            rendered, valid = self.rendered(spec, name, sources.get(name, -1), values[name], env)
+            values[name] = rendered
+            ok = ok and valid
+        extra = dict(spec.extra)
+        for name in spec.extra_templated:
+            try:
+                extra[name] = templates.render(extra[name], env)
+            except templates.TemplateProblem as problem:
+                self.template_problem(spec.extra_paths[name], problem, env)
+                ok = False
+        job = self.finish(spec, key, values, sources, extra)
+        return job if ok else None
+
+    def rendered(
+        self, spec: JobSpec, name: str, position: int, value: Any, env: dict[str, Any]
+    ) -> tuple[Any, bool]:
+        """``value`` of field ``name`` rendered and checked, once per distinct input."""
+        plain = spec.plain.get((name, position))
+        if plain is not None:  # a matrix item without templates: checked once
+            return value, plain
+        names = spec.names_of(name, position, value)
+        try:
+            used = tuple(env.get(n) for n in names)
+            # with the types: 1, 1.0 and true are equal keys but render differently
+            cache_key: tuple[Any, ...] | None = (name, position, used, tuple(map(type, used)))
+            hash(cache_key)
+        except TypeError:  # a list or mapping among the values: no caching
+            cache_key = None
+        if cache_key is not None and cache_key in spec.cache:
+            return spec.cache[cache_key]
+        where = spec.where(name, position)
+        try:
+            result = templates.render(value, env, typed=name not in self.reader.text_fields)
+            outcome = (result, self.reader.check(name, result, where))
+        except templates.TemplateProblem as problem:
+            self.template_problem(where, problem, env)
+            outcome = (value, False)
+        if position >= 0 and not names:
+            spec.plain[(name, position)] = outcome[1]
+        elif cache_key is not None:
+            spec.cache[cache_key] = outcome
+        return outcome
+
+    def template_problem(
+        self, where: Path_, problem: templates.TemplateProblem, env: dict[str, Any]
+    ) -> None:
+        message = str(problem)
+        if problem.name is not None:
+            hint = checks.suggest(problem.name, env)
+            message += f"; did you mean ${{{hint}}}?" if hint else ""
+        self.report.add(where, message)
+
+    def finish(
+        self,
+        spec: JobSpec,
+        key: str,
+        values: dict[str, Any],
+        sources: dict[str, int],
+        extra: dict[str, Any],
+    ) -> Job | None:
+        has_local = self.local.resolve(spec, values, sources)
+        for name in self.reader.integer_fields:  # 42.0 passes as an integer: send 42
+            number = values.get(name)
+            if type(number) is float and number.is_integer():
+                values[name] = int(number)
+        seed = values.get("seed")
+        mode: SeedMode = "derived"
+        if seed == "random":
+            mode = "random"
+            del values["seed"]
+        elif isinstance(seed, int):
+            mode = "fixed"
+        else:
+            values["seed"] = derived_seed(key)
+        values.setdefault("model", self.default_model)
+        operation = values.get("operation")
+        if not isinstance(operation, str) or not operation:
+            operation = spec.inferred or infer_operation(values)
+        values["operation"] = operation
+        if not self.complete(spec, values, sources) or has_local is None:
+            return None
+        request = {**extra, **values}
+        locked = {k: identity(v) for k, v in request.items()} if has_local else request
+        digest = hashlib.sha256(canonical_json(locked).encode("utf-8")).hexdigest()
+        return Job(key, spec.job_id, spec.index, request, mode, f"sha256:{digest}", spec.line)
+
+    def complete(self, spec: JobSpec, values: dict[str, Any], sources: dict[str, int]) -> bool:
+        """Report missing inputs, a missing prompt, what the catalog says; whether all is well."""
+        operation, model = values["operation"], values["model"]
+        missing = missing_inputs(values, operation)
+        problems = [missing] if missing else []
+        problems += conflicts(values)
+        if not values.get("prompt") and operation in PROMPT_REQUIRED:
+            problems.append(f"prompt is required for {operation} (or prompt_file)")
+        findings: tuple[Finding, ...] = ()
+        if isinstance(model, str) and model and operation in OPERATIONS:
+            findings = self.models.findings(model, operation, values)
+        if not problems and not findings:
+            return True
+        label = f"jobs[{spec.index}] ({spec.job_id})" if spec.job_id else f"jobs[{spec.index}]"
+        for problem in problems:
+            self.report.add(spec.path, problem, label=label)
+        refused = False
+        for finding in findings:
+            where = self.finding_place(spec, finding.field, sources)
+            if finding.warning:
+                self.report.warn(where, finding.message, label=label)
+            else:
+                self.report.add(where, finding.message, label=label)
+                refused = True
+        return not problems and not refused
+
+    def finding_place(self, spec: JobSpec, name: str | None, sources: dict[str, int]) -> Path_:
+        """Where a finding about field ``name`` points: its value when the job gives it."""
+        # The job itself when the value is the default, or comes from defaults.
+        if name is not None and (name in sources or spec.paths.get(name, ())[:2] == spec.path):
+            return spec.where(name, sources.get(name, -1))
+        return spec.path

@@ -1,0 +1,1 @@
+"""Running a batch: plan, engine, one job's work, polling, downloads, detach, shards, budget."""
