@@ -13,7 +13,8 @@ from runner.base.errors import ManifestError
 from runner.catalog.models import matrix_of
 from runner.manifest import loader, yamlfile
 from runner.manifest.job import OutputSettings, RunSettings
-from runner.manifest.loader import Report, format_path, parse_duration
+from runner.manifest.loader import parse_duration
+from runner.manifest.problems import Report, format_path
 
 JOBS = "jobs:\n  - id: a\n    prompt: A cat\n"
 MINIMAL = "version: 1\n" + JOBS

@@ -13,7 +13,7 @@ from runner.base import schema
 from runner.manifest import checks, templates
 
 if TYPE_CHECKING:
-    from runner.manifest.loader import Path_, Report
+    from runner.manifest.problems import Path_, Report
 
 RUNNER_FIELDS = ("id", "matrix", "prompt_file", "extra")
 

@@ -16,7 +16,7 @@ from runner.manifest import templates
 from runner.manifest.operations import INFERENCE_INPUTS, infer_operation
 
 if TYPE_CHECKING:
-    from runner.manifest.loader import Path_
+    from runner.manifest.problems import Path_
 
 
 @dataclass

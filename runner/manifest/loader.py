@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
-from yaml.nodes import Node
 
 from runner.base import schema
 from runner.base.diagnostics import Diagnostic
@@ -24,12 +23,12 @@ from runner.base.errors import ManifestError
 from runner.catalog.models import ModelMatrix, builtin
 from runner.manifest import checks, outputs, yamlfile
 from runner.manifest.job import Manifest, OutputSettings, RunSettings
+from runner.manifest.problems import Path_, Report, in_file_order
+from runner.manifest.resolve import Expander
 
 MAX_MANIFEST_BYTES = 32 * 1024 * 1024
-Path_ = tuple[str | int, ...]
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)")
 _DURATION_TEXT = re.compile(r"^\s*([0-9]+(\.[0-9]+)?\s*(ms|s|m|h)\s*)+$")
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # one diagnostic, one line
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -60,8 +59,6 @@ def _resolved(
     allow_unknown_models: bool,
     strict: bool,
 ) -> Manifest:
-    from runner.manifest.resolve import Expander  # resolve imports Report from here
-
     try:
         root, data = yamlfile.parse(text, name)
     except yamlfile.YamlProblem as problem:
@@ -92,73 +89,8 @@ def _resolved(
         jobs=tuple(jobs),
         vars=expander.vars,
         allow_unknown_models=allow,
-        warnings=tuple(sorted(report.warnings, key=_position)),
+        warnings=tuple(sorted(report.warnings, key=in_file_order)),
     )
-
-
-class Report:
-    """Collects diagnostics, locating each by its path through the node tree."""
-
-    def __init__(self, file: str, root: Node | None) -> None:
-        self.file = file
-        self.root = root
-        self.problems: set[Diagnostic] = set()
-        self.warnings: set[Diagnostic] = set()
-
-    def add(
-        self, path: Path_, message: str, *, at_key: bool = False, label: str | None = None
-    ) -> None:
-        """A problem at ``path``; ``at_key`` points at the last key, not its value.
-
-        ``label`` replaces the path in the message (``jobs[0] (cat-garden)``).
-        """
-        node = self.node(path, at_key=at_key)
-        prefix = label or format_path(path)
-        self.add_at(node, f"{prefix}: {message}" if prefix else message)
-
-    def warn(self, path: Path_, message: str, *, label: str | None = None) -> None:
-        """A warning at ``path``: reported, but no error unless the run is strict."""
-        prefix = label or format_path(path)
-        self.add_at(self.node(path), f"{prefix}: {message}", severity="warning")
-
-    def add_at(self, node: Node | None, message: str, severity: str = "error") -> None:
-        line, col = yamlfile.position(node) if node is not None else (1, 1)
-        one_line = _CONTROL.sub(lambda m: repr(m.group())[1:-1], message)
-        found = Diagnostic(self.file, line, col, one_line, severity)
-        (self.problems if severity == "error" else self.warnings).add(found)
-
-    def node(self, path: Path_, *, at_key: bool = False) -> Node | None:
-        """The deepest node along ``path`` (the key node itself with ``at_key``)."""
-        node = self.root
-        for depth, step in enumerate(path):
-            if node is None:
-                break
-            if at_key and depth == len(path) - 1 and isinstance(step, str):
-                return yamlfile.key_node(node, step) or node
-            below = yamlfile.child(node, step)
-            if below is None:
-                break
-            node = below
-        return node
-
-    def sorted(self) -> list[Diagnostic]:
-        """Errors and warnings, in the order of the file."""
-        return sorted(self.problems | self.warnings, key=_position)
-
-
-def _position(diagnostic: Diagnostic) -> tuple[int, int, str, str]:
-    return (diagnostic.line, diagnostic.col, diagnostic.message, diagnostic.severity)
-
-
-def format_path(path: Path_) -> str:
-    """``("jobs", 1, "fps")`` as ``jobs[1].fps``."""
-    text = ""
-    for step in path:
-        if isinstance(step, int):
-            text += f"[{step}]"
-        else:
-            text += f".{checks.clip(step)}" if text else checks.clip(step)
-    return text
 
 
 def _read(path: Path, name: str) -> str:

@@ -14,7 +14,7 @@ from runner.manifest.inputs import INPUT_FIELDS, InputProblem, LocalInputs, is_r
 
 if TYPE_CHECKING:
     from runner.manifest.jobspec import JobSpec
-    from runner.manifest.loader import Path_, Report
+    from runner.manifest.problems import Path_, Report
 
 # List fields whose items may be local files, with the field whose kind they share.
 LIST_INPUTS = {

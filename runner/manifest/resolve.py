@@ -23,10 +23,10 @@ from runner.manifest.fields import RUNNER_FIELDS, FieldReader, Fields
 from runner.manifest.inputs import InputProblem, LocalInputs
 from runner.manifest.job import Job, OutputSettings, SeedMode, canonical_json, identity
 from runner.manifest.jobspec import JobSpec, derived_seed
-from runner.manifest.loader import Path_, Report
 from runner.manifest.localfields import LocalFields
 from runner.manifest.modelcheck import Finding, ModelCheck
 from runner.manifest.operations import PROMPT_REQUIRED, conflicts, infer_operation, missing_inputs
+from runner.manifest.problems import Path_, Report
 
 MAX_JOBS = 1_000_000
 DEFAULT_MODEL = models.DEFAULT_MODEL  # the newest reference's default; written out
