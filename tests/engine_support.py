@@ -13,9 +13,9 @@ import httpx
 from runner.api.client import ApiClient, Backoff
 from runner.api.ratelimit import RateLimiter
 from runner.manifest.job import Manifest
-from runner.review.progress import Event, NullReporter
 from runner.run.download import Downloader
 from runner.run.engine import Engine, Outcome
+from runner.run.events import Event, NullReporter
 from runner.run.plan import PlanOptions
 from runner.run.session import Overrides, execute, open_targets, shared_limits
 from runner.sandbox import Sandbox, SandboxConfig, transport

@@ -26,9 +26,10 @@ from runner.base.errors import ConfigError, UsageError
 from runner.cli import Context
 from runner.commands import clients
 from runner.manifest.loader import parse_duration
-from runner.review.progress import BarReporter, JsonReporter, LogReporter, Reporter
+from runner.review.progress import BarReporter, JsonReporter, LogReporter
 from runner.run.download import Downloader
 from runner.run.engine import Outcome
+from runner.run.events import Reporter
 from runner.run.plan import Plan
 
 SANDBOX_BASE = "http://api.sandbox.invalid"

@@ -13,8 +13,8 @@ from runner.base.errors import EXIT_FAILED, EXIT_OK
 from runner.cli import Context
 from runner.commands import batch
 from runner.commands.common import add_manifest_args, load_manifests
-from runner.review.progress import Reporter
 from runner.run.engine import Engine, Outcome, Target
+from runner.run.events import Reporter
 from runner.run.plan import PlanOptions
 from runner.run.session import Overrides, execute, open_targets, shared_limits
 

@@ -22,10 +22,10 @@ from runner.catalog import costs, models, prices, refresh
 from runner.catalog.prices import PriceBook
 from runner.cli import Context
 from runner.commands import batch
-from runner.review.progress import Event
 from runner.run import budget, detach
 from runner.run.budget import Budget
 from runner.run.engine import Outcome, Target
+from runner.run.events import Event
 from runner.run.plan import SENDS
 
 Notice = Callable[[str], None]

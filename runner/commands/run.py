@@ -31,9 +31,9 @@ from runner.base.errors import (
 from runner.cli import Context
 from runner.commands import batch, pricing
 from runner.commands.common import add_manifest_args, load_manifests
-from runner.review.progress import Reporter
 from runner.run import detach, shards
 from runner.run.engine import Engine, Outcome, Target, has_work, summary_event
+from runner.run.events import Reporter
 from runner.run.plan import SENDS, PlanOptions
 from runner.run.session import Overrides, execute, open_targets, shared_limits
 

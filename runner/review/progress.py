@@ -1,76 +1,21 @@
-"""Reporters: how a run's events are shown. The engine only emits ``Event`` values.
+"""Reporters: how a run's events are shown. The engine only emits ``Event`` values
+(``runner.run.events``), to any ``Reporter``.
 
 ``BarReporter`` draws a tqdm bar on a terminal (stderr) with one line per
 finished job; ``LogReporter`` writes plain lines (no control codes) elsewhere;
 ``JsonReporter`` writes one JSON object per event on stdout (logs still go to
-stderr); ``NullReporter`` keeps the events, for tests.
+stderr).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
-from runner.base.apitext import printable
+from runner.run.events import Event
 
 FINAL = frozenset({"completed", "failed", "timed_out", "uncertain"})
 QUIET = frozenset({"progress", "submitted", "processing", "summary"})
-
-
-@dataclass(frozen=True)
-class Event:
-    """One thing that happened: ``kind`` (submitted, progress, completed, failed,
-    timed_out, uncertain, downloaded, warning, summary) about ``job`` of ``manifest``."""
-
-    kind: str
-    manifest: str = ""
-    job: str = ""
-    data: Mapping[str, Any] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"event": self.kind}
-        if self.manifest:
-            body["manifest"] = self.manifest
-        if self.job:
-            body["job"] = self.job
-        body.update(self.data)
-        return body
-
-    def line(self) -> str:
-        """The plain-text line for this event, with no control characters (API text in
-        a message may carry escape sequences meant for the terminal)."""
-        details = " ".join(f"{k}={_plain(v)}" for k, v in sorted(self.data.items()))
-        where = f"{self.manifest}: " if self.manifest else ""
-        return f"{self.kind:<10} {where}{self.job} {details}".rstrip()
-
-
-class Reporter(Protocol):
-    def start(self, total: int) -> None: ...
-
-    def emit(self, event: Event) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class NullReporter:
-    """Keeps every event in ``events``."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def start(self, total: int) -> None:
-        pass
-
-    def emit(self, event: Event) -> None:
-        self.events.append(event)
-
-    def close(self) -> None:
-        pass
-
-    def kinds(self, job: str) -> list[str]:
-        return [e.kind for e in self.events if e.job == job]
 
 
 class LogReporter:
@@ -158,11 +103,3 @@ class BarReporter:
             f"done {self._done} failed {self._failed} in flight {self._in_flight} queued {queued}",
             refresh=True,
         )
-
-
-def _plain(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.1f}"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True)  # escapes every control character
-    return printable(str(value))

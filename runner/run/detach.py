@@ -18,8 +18,8 @@ import anyio.abc
 
 from runner.base.errors import WriteError
 from runner.lock.lockfile import IN_FLIGHT, is_orphan
-from runner.review.progress import Event
 from runner.run.engine import Engine, Outcome, Target
+from runner.run.events import Event
 from runner.run.job_work import JobWork
 from runner.run.plan import SENDS, PlanItem
 

@@ -27,9 +27,9 @@ from runner.api.client import ApiClient
 from runner.base.errors import ApiStopped, WriteError
 from runner.lock.lockfile import LockStore, is_orphan
 from runner.manifest.job import RunSettings
-from runner.review.progress import Event, NullReporter, Reporter
 from runner.run.budget import Costing
 from runner.run.download import Downloader
+from runner.run.events import Event, NullReporter, Reporter
 from runner.run.job_work import JobWork, Stop
 from runner.run.plan import SENDS, Plan, PlanItem, missing_outputs
 from runner.run.polling import Starts

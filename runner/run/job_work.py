@@ -25,9 +25,9 @@ from runner.catalog.costs import Estimate
 from runner.lock.lockfile import UNCERTAIN_MESSAGE, LockStore, intent_entry, utc_now
 from runner.manifest.job import ChangedInputError, Job, Manifest, RunSettings
 from runner.manifest.outputs import outside
-from runner.review.progress import Event
 from runner.run.budget import Costing
 from runner.run.download import Downloader, DownloadError, Fetched, UrlExpired
+from runner.run.events import Event
 from runner.run.plan import missing_outputs, seed_for
 from runner.run.polling import PollPlan, Starts
 
