@@ -112,7 +112,9 @@ class Backoff:
 
 @dataclass
 class _Outcome:
-    """What one attempt gave: a response and its parsed body, or the network error."""
+    """What one attempt gave: a response and its parsed body, or the network error.
+
+    The response's body was read (streamed, capped) and is closed: ``body`` holds it parsed."""
 
     response: httpx.Response | None = None
     error: httpx.HTTPError | None = None
@@ -245,7 +247,7 @@ class ApiClient:
             return _Outcome(error=err)
         if response.status_code == 407:  # from a proxy forwarding http:// requests
             raise NetworkStopped(network.proxy_auth_problem(self._proxy))
-        return _Outcome(network.whole(response, content), body=apitext.parse(content, self._key))
+        return _Outcome(response, body=apitext.parse(content, self._key))
 
     async def _exchange(self, request: httpx.Request) -> tuple[httpx.Response, bytes]:
         response = await self._http.send(request, stream=True)

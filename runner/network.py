@@ -68,18 +68,6 @@ async def read_capped(response: httpx.Response, limit: int) -> bytes:
     return b"".join(parts)
 
 
-def whole(response: httpx.Response, content: bytes) -> httpx.Response:
-    """A streamed ``response`` as if read whole: its status, headers and decoded ``content``."""
-    headers = [
-        (name, value)
-        for name, value in response.headers.raw
-        if name.lower() not in (b"content-encoding", b"transfer-encoding")
-    ]
-    return httpx.Response(
-        response.status_code, headers=headers, content=content, request=response.request
-    )
-
-
 def setup_problem(err: Exception, proxy: str | None = None) -> str | None:
     """What is wrong with the machine's TLS or proxy settings, else None.
 

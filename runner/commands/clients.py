@@ -1,11 +1,14 @@
 """The real httpx clients of a command: one for the API, one (without the key) for outputs.
 
-Both are httpx's own stack (httpcore and h11), configured from the environment
-the way httpx documents it (``trust_env``): ``HTTPS_PROXY``, ``HTTP_PROXY``,
-``ALL_PROXY`` (``socks5://`` too) and ``NO_PROXY`` choose the route of each
-request, and ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` the CA bundle, else
-certifi's. The bundle is loaded once, for both clients and every proxy, and
-only when a TLS connection can happen at all.
+Both are httpx clients configured from the environment the way httpx documents
+it (``trust_env``): ``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY`` (``socks5://``
+too) and ``NO_PROXY`` choose the route of each request, and ``SSL_CERT_FILE`` or
+``SSL_CERT_DIR`` the CA bundle, else certifi's. The bundle is loaded once, for
+both clients and every proxy, and only when a TLS connection can happen at all.
+
+Below httpx, requests go through aiohttp (``runner.transport``), which costs a
+fraction of httpx's own stack's CPU; when any proxy variable is set, through
+httpx's own stack (httpcore and h11), so that httpx alone reads every route.
 
 The API's client follows no redirects (an API answer is never one) and keeps
 idle connections a few seconds only, below the usual keep-alive of servers,
@@ -14,6 +17,8 @@ so that a create is seldom written on a connection the server is closing.
 
 from __future__ import annotations
 
+import http.client
+import http.cookiejar
 import os
 import ssl
 import urllib.request
@@ -22,6 +27,7 @@ import httpx
 
 from runner.client import USER_AGENT
 from runner.errors import ConfigError
+from runner.transport import AiohttpTransport
 
 KEEPALIVE = 4.0  # seconds an idle connection is kept
 MAX_DOWNLOADS = 16  # connections to output hosts at once
@@ -55,7 +61,13 @@ def api_client(connections: int, tls: ssl.SSLContext, timeout: httpx.Timeout) ->
         keepalive_expiry=KEEPALIVE,
     )
     return httpx.AsyncClient(
-        trust_env=True, verify=tls, timeout=timeout, limits=limits, follow_redirects=False
+        trust_env=True,
+        verify=tls,
+        timeout=timeout,
+        limits=limits,
+        follow_redirects=False,
+        transport=_transport(limits, tls),
+        cookies=_NoCookies(),  # an API sets none worth keeping; reading them costs per answer
     )
 
 
@@ -73,7 +85,30 @@ def files_client(tls: ssl.SSLContext, timeout: httpx.Timeout) -> httpx.AsyncClie
         limits=limits,
         follow_redirects=False,
         headers={"User-Agent": USER_AGENT},
+        transport=_transport(limits, tls),
     )
+
+
+def proxied() -> bool:
+    """Whether any proxy variable is set (NO_PROXY alone is none)."""
+    return any(scheme != "no" for scheme in urllib.request.getproxies())
+
+
+def _transport(limits: httpx.Limits, tls: ssl.SSLContext) -> AiohttpTransport | None:
+    """aiohttp below httpx, unless a proxy is set: then None, httpx's own stack."""
+    if proxied():
+        return None
+    assert limits.max_connections is not None and limits.keepalive_expiry is not None
+    return AiohttpTransport(limits.max_connections, tls, limits.keepalive_expiry)
+
+
+class _NoCookies(http.cookiejar.CookieJar):
+    """A cookie jar that keeps nothing, and so reads no Set-Cookie header."""
+
+    def extract_cookies(
+        self, response: http.client.HTTPResponse, request: urllib.request.Request
+    ) -> None:
+        return None
 
 
 def proxy_for(url: str) -> str | None:
