@@ -58,6 +58,9 @@ NOT_FOUND = "async_task_not_found"
 CONFIRM_NOT_FOUND = 5.0  # seconds between two not-found answers before a task is gone
 NOTICE_AFTER = 5.0  # seconds: a longer wait is reported, never silent
 Notice = Callable[[str], None]
+# Sends a request and reads its answer whole, decoded, capped at the size given:
+# by default through the httpx client; runner.transport's is aiohttp's, directly.
+Exchange = Callable[[httpx.Request, int], Awaitable[tuple[httpx.Response, bytes]]]
 
 
 class KeyRefused(ApiStopped):
@@ -124,8 +127,9 @@ class _Outcome:
 class ApiClient:
     """Creates and polls tasks on ``base_url`` with ``api_key``; retries what is safe.
 
-    ``http`` sends every request; ``proxy`` names the proxy it routes the API
-    through, if any, for the message when it cannot be reached."""
+    ``http`` sends every request, unless ``exchange`` is given (then it does);
+    ``proxy`` names the proxy the API is routed through, if any, for the message
+    when it cannot be reached."""
 
     def __init__(
         self,
@@ -138,8 +142,10 @@ class ApiClient:
         timeout: httpx.Timeout | None = None,
         confirm_not_found: float | None = None,
         proxy: str | None = None,
+        exchange: Exchange | None = None,
     ) -> None:
         self._http = http
+        self._exchange = exchange or self._through_httpx
         self._proxy = proxy
         self._ext = {"timeout": (timeout or DEFAULT_TIMEOUT).as_dict()}
         self.base_url = httpx.URL(base_url.rstrip("/") + "/")
@@ -236,7 +242,7 @@ class ApiClient:
         self.requests += 1
         try:
             with anyio.fail_after(DEADLINE):
-                response, content = await self._exchange(request)
+                response, content = await self._exchange(request, MAX_ANSWER)
         except TimeoutError:
             late = httpx.ReadTimeout(f"no whole answer within {DEADLINE:g}s", request=request)
             return _Outcome(error=late)
@@ -249,10 +255,12 @@ class ApiClient:
             raise NetworkStopped(network.proxy_auth_problem(self._proxy))
         return _Outcome(response, body=apitext.parse(content, self._key))
 
-    async def _exchange(self, request: httpx.Request) -> tuple[httpx.Response, bytes]:
+    async def _through_httpx(
+        self, request: httpx.Request, limit: int
+    ) -> tuple[httpx.Response, bytes]:
         response = await self._http.send(request, stream=True)
         try:
-            return response, await network.read_capped(response, MAX_ANSWER)
+            return response, await network.read_capped(response, limit)
         finally:
             await response.aclose()
 

@@ -27,6 +27,7 @@ that refuses or cannot be reached, a proxy that wants credentials (407).
 from __future__ import annotations
 
 import ssl
+from collections.abc import AsyncIterable
 from urllib.parse import urlsplit
 
 import httpx
@@ -55,17 +56,24 @@ async def read_capped(response: httpx.Response, limit: int) -> bytes:
     Whatever the framing (a length, chunks, or until the server closes), no
     more than ``limit`` bytes and one read are ever held."""
     declared = response.headers.get("content-length", "")
-    too_large = AnswerTooLarge(f"the answer is larger than {limit} bytes", request=response.request)
+    return await capped(response.aiter_bytes(), declared, limit, response.request)
+
+
+async def capped(
+    parts: AsyncIterable[bytes], declared: str, limit: int, request: httpx.Request
+) -> bytes:
+    """``parts`` joined, as ``read_capped`` reads them; ``declared`` is the Content-Length."""
+    too_large = AnswerTooLarge(f"the answer is larger than {limit} bytes", request=request)
     if declared.isdigit() and int(declared) > limit:
         raise too_large
-    parts: list[bytes] = []
+    kept: list[bytes] = []
     size = 0
-    async for part in response.aiter_bytes():
+    async for part in parts:
         size += len(part)
         if size > limit:
             raise too_large
-        parts.append(part)
-    return b"".join(parts)
+        kept.append(part)
+    return b"".join(kept)
 
 
 def setup_problem(err: Exception, proxy: str | None = None) -> str | None:

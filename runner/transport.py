@@ -38,6 +38,8 @@ from typing import Any
 import aiohttp
 import httpx
 
+from runner import network
+
 # Headers aiohttp would add of its own; httpx's own stack sends none of them
 # unless the request has them (the API client and the files client set theirs).
 _NOT_ADDED = ("Accept", "Accept-Encoding", "User-Agent")
@@ -92,6 +94,31 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             },
         )
 
+    async def exchange(self, request: httpx.Request, limit: int) -> tuple[httpx.Response, bytes]:
+        """``request`` sent, and its answer's body read whole (decoded, as ``network.capped``
+        reads it: AnswerTooLarge past ``limit`` bytes), without httpx's client layers.
+
+        For the API client, which wants no cookies, no auth flow and no redirect.
+        The response has the answer's status and headers; its body is given apart."""
+        session = self._session or self._open()
+        content = await request.aread()
+        with _mapped(request):
+            answer = await session.request(
+                request.method,
+                str(request.url),
+                headers=request.headers.multi_items(),
+                data=content or None,
+                allow_redirects=False,
+                auto_decompress=True,
+                timeout=self._timeout(request.extensions.get("timeout") or {}),
+            )
+            try:
+                declared = answer.headers.get("Content-Length", "")
+                body = await network.capped(answer.content.iter_any(), declared, limit, request)
+            finally:
+                _Body.done(answer)
+        return httpx.Response(answer.status, headers=answer.raw_headers, request=request), body
+
     def _timeout(self, timeout: dict[str, float | None]) -> aiohttp.ClientTimeout:
         """httpx's timeouts in aiohttp's terms: ``connect`` there includes the wait for
         a free connection (httpx's pool timeout), ``sock_connect`` the connecting."""
@@ -124,10 +151,15 @@ class _Body(httpx.AsyncByteStream):
                 yield part
 
     async def aclose(self) -> None:
-        if self._answer.content.at_eof():
-            self._answer.release()
+        self.done(self._answer)
+
+    @staticmethod
+    def done(answer: aiohttp.ClientResponse) -> None:
+        """Give the connection back when the body was read whole; else close it."""
+        if answer.content.at_eof():
+            answer.release()
         else:
-            self._answer.close()
+            answer.close()
 
 
 @contextmanager

@@ -29,12 +29,13 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
 TIMEOUT = httpx.Timeout(5.0)
 
 
-def exchange(
+def sent_to(
     handler: Handler | None,
-    send: Callable[[httpx.AsyncClient, str], Awaitable[Any]],
+    send: Callable[[httpx.AsyncClient, AiohttpTransport, str], Awaitable[Any]],
     connections: int = 4,
 ) -> Any:
-    """``send`` through httpx on AiohttpTransport to a raw server (none: a closed port).
+    """``send`` through httpx on AiohttpTransport, or the transport's ``exchange``, to a
+    raw server (none: a closed port).
 
     Returns what ``send`` returned, or the httpx error it raised."""
 
@@ -57,7 +58,7 @@ def exchange(
         try:
             async with httpx.AsyncClient(transport=transport, timeout=TIMEOUT) as http:
                 try:
-                    return await send(http, f"http://127.0.0.1:{port}")
+                    return await send(http, transport, f"http://127.0.0.1:{port}")
                 except httpx.HTTPError as err:
                     return err
         finally:
@@ -66,8 +67,23 @@ def exchange(
     return asyncio.run(main())
 
 
-def create(http: httpx.AsyncClient, url: str) -> Awaitable[httpx.Response]:
+def create(http: httpx.AsyncClient, _: AiohttpTransport, url: str) -> Awaitable[httpx.Response]:
+    """A create through httpx's client, on the transport (as downloads are sent)."""
     return http.post(f"{url}/v1/videos/generations", json={"model": "m", "prompt": "p"})
+
+
+async def create_direct(_: httpx.AsyncClient, transport: AiohttpTransport, url: str) -> Any:
+    """A create through the transport's ``exchange`` (as the API client sends)."""
+    request = httpx.Request(
+        "POST",
+        f"{url}/v1/videos/generations",
+        json={"model": "m", "prompt": "p"},
+        extensions={"timeout": TIMEOUT.as_dict()},
+    )
+    return await transport.exchange(request, 16 * network.MIB)
+
+
+ROUTES = pytest.mark.parametrize("send", [create, create_direct], ids=["httpx", "direct"])
 
 
 def read_then(reply: bytes, seen: list[bytes], reset: bool = False) -> Handler:
@@ -95,18 +111,22 @@ def read_then(reply: bytes, seen: list[bytes], reset: bool = False) -> Handler:
     ],
     ids=["closed", "reset", "cut-status", "garbled"],
 )
-def test_a_create_the_server_read_reads_as_sent(reply: bytes, reset: bool, kind: Any) -> None:
+@ROUTES
+def test_a_create_the_server_read_reads_as_sent(
+    reply: bytes, reset: bool, kind: Any, send: Any
+) -> None:
     seen: list[bytes] = []
-    error = exchange(read_then(reply, seen, reset), create)
+    error = sent_to(read_then(reply, seen, reset), send)
     assert isinstance(error, kind), repr(error)
     assert not isinstance(error, network.NEVER_SENT)
     assert len(seen) == 1 and seen[0].startswith(b"POST /v1/videos/generations")
 
 
-def test_a_body_cut_short_reads_as_sent() -> None:
+@ROUTES
+def test_a_body_cut_short_reads_as_sent(send: Any) -> None:
     seen: list[bytes] = []
     reply = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"id\": \"t"
-    error = exchange(read_then(reply, seen), create)
+    error = sent_to(read_then(reply, seen), send)
     assert isinstance(error, httpx.RemoteProtocolError), repr(error)
     assert not isinstance(error, network.NEVER_SENT)
 
@@ -116,17 +136,18 @@ def test_an_answer_that_never_comes_is_a_read_timeout() -> None:
         await read_request(reader)
         await asyncio.sleep(5)
 
-    async def send(http: httpx.AsyncClient, url: str) -> httpx.Response:
+    async def send(http: httpx.AsyncClient, _: AiohttpTransport, url: str) -> httpx.Response:
         timeout = httpx.Timeout(5.0, read=0.2)
         return await http.post(f"{url}/v1/videos/generations", json={}, timeout=timeout)
 
-    error = exchange(silent, send)
+    error = sent_to(silent, send)
     assert isinstance(error, httpx.ReadTimeout), repr(error)
     assert not isinstance(error, network.NEVER_SENT)
 
 
-def test_a_refused_connection_reads_as_never_sent() -> None:
-    error = exchange(None, create)
+@ROUTES
+def test_a_refused_connection_reads_as_never_sent(send: Any) -> None:
+    error = sent_to(None, send)
     assert isinstance(error, httpx.ConnectError), repr(error)
     assert isinstance(error, network.NEVER_SENT)
     assert network.setup_problem(error) is None  # retried, not a setup problem
@@ -141,8 +162,8 @@ def test_waiting_for_a_free_connection_too_long_reads_as_never_sent() -> None:
         writer.write(answer(b"{}"))
         await writer.drain()
 
-    async def send(http: httpx.AsyncClient, url: str) -> list[Any]:
-        busy = asyncio.ensure_future(create(http, url))
+    async def send(http: httpx.AsyncClient, transport: AiohttpTransport, url: str) -> list[Any]:
+        busy = asyncio.ensure_future(create(http, transport, url))
         await asyncio.sleep(0.2)  # the one connection is taken
         pool = httpx.Timeout(5.0, pool=0.1)
         try:
@@ -151,17 +172,17 @@ def test_waiting_for_a_free_connection_too_long_reads_as_never_sent() -> None:
             return [err, (await busy).status_code]
         raise AssertionError("the second create found a connection")
 
-    error, first = exchange(slow, send, connections=1)
+    error, first = sent_to(slow, send, connections=1)
     assert isinstance(error, httpx.ConnectTimeout), repr(error)
     assert isinstance(error, network.NEVER_SENT)
     assert first == 200 and len(seen) == 1  # only the first create reached the server
 
 
 def test_another_scheme_is_refused_before_anything_is_sent() -> None:
-    async def send(http: httpx.AsyncClient, url: str) -> httpx.Response:
+    async def send(http: httpx.AsyncClient, _: AiohttpTransport, url: str) -> httpx.Response:
         return await http.get(url.replace("http://", "ftp://"))
 
-    error = exchange(None, send)
+    error = sent_to(None, send)
     assert isinstance(error, httpx.UnsupportedProtocol), repr(error)
     assert isinstance(error, network.NEVER_SENT)
 
@@ -206,12 +227,12 @@ def test_what_is_sent_is_what_httpx_would_send() -> None:
                 writer.write(head % len(body) + body)
             await writer.drain()
 
-    async def send(http: httpx.AsyncClient, url: str) -> tuple[int, bytes]:
+    async def send(http: httpx.AsyncClient, _: AiohttpTransport, url: str) -> tuple[int, bytes]:
         moved = await http.get(f"{url}/old")
         plain = await http.get(f"{url}/new", headers={"User-Agent": "vidbatch/test"})
         return moved.status_code, plain.content
 
-    status, content = exchange(handler, send)
+    status, content = sent_to(handler, send)
     assert (status, content) == (302, b'{"id": "t1"}')
     assert [request.split(b" ")[1] for request in seen] == [b"/old", b"/new"]
     headers = seen[1].lower()
@@ -234,3 +255,21 @@ def test_any_proxy_variable_keeps_httpx_own_stack(
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
     assert clients.proxied() is proxied
+
+
+def test_the_direct_exchange_decodes_and_keeps_the_status_and_headers() -> None:
+    body = gzip.compress(b'{"id": "t1"}')
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        head = b"HTTP/1.1 429 Too Many\r\nRetry-After: 3\r\nContent-Encoding: gzip\r\n"
+        writer.write(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        await writer.drain()
+
+    async def send(_: httpx.AsyncClient, transport: AiohttpTransport, url: str) -> Any:
+        request = httpx.Request("GET", f"{url}/v1/tasks/t1")
+        return await transport.exchange(request, 1000)
+
+    response, content = sent_to(handler, send)
+    assert (response.status_code, response.headers["retry-after"]) == (429, "3")
+    assert content == b'{"id": "t1"}'

@@ -53,20 +53,24 @@ def needs_tls(base_url: str, download: bool) -> bool:
     return base_url.startswith("https:") or download or bool(urllib.request.getproxies())
 
 
-def api_client(connections: int, tls: ssl.SSLContext, timeout: httpx.Timeout) -> httpx.AsyncClient:
-    """The client for the API: one connection per request in flight at most."""
-    limits = httpx.Limits(
-        max_connections=max(1, connections),
-        max_keepalive_connections=max(1, connections),
-        keepalive_expiry=KEEPALIVE,
-    )
+def api_client(
+    connections: int,
+    tls: ssl.SSLContext,
+    timeout: httpx.Timeout,
+    transport: AiohttpTransport | None = None,
+) -> httpx.AsyncClient:
+    """The client for the API: one connection per request in flight at most.
+
+    On ``transport`` when given (``api_transport``'s, whose ``exchange`` the API
+    client then sends with), else on the one ``_transport`` chooses."""
+    limits = _api_limits(connections)
     return httpx.AsyncClient(
         trust_env=True,
         verify=tls,
         timeout=timeout,
         limits=limits,
         follow_redirects=False,
-        transport=_transport(limits, tls),
+        transport=transport or _transport(limits, tls),
         cookies=_NoCookies(),  # an API sets none worth keeping; reading them costs per answer
     )
 
@@ -86,6 +90,19 @@ def files_client(tls: ssl.SSLContext, timeout: httpx.Timeout) -> httpx.AsyncClie
         follow_redirects=False,
         headers={"User-Agent": USER_AGENT},
         transport=_transport(limits, tls),
+    )
+
+
+def api_transport(connections: int, tls: ssl.SSLContext) -> AiohttpTransport | None:
+    """The API's aiohttp transport, None when a proxy is set (httpx's own stack then)."""
+    return _transport(_api_limits(connections), tls)
+
+
+def _api_limits(connections: int) -> httpx.Limits:
+    return httpx.Limits(
+        max_connections=max(1, connections),
+        max_keepalive_connections=max(1, connections),
+        keepalive_expiry=KEEPALIVE,
     )
 
 
