@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
 
@@ -30,7 +30,9 @@ from runner.manifest import parse_duration
 from runner.plan import Plan
 from runner.progress import BarReporter, JsonReporter, LogReporter, Reporter
 from runner.ratelimit import RateLimiter
-from runner.transport import AiohttpTransport
+
+if TYPE_CHECKING:
+    from runner.transport import AiohttpTransport
 
 SANDBOX_BASE = "http://api.sandbox.invalid"
 SANDBOX_FILES = "http://files.sandbox.invalid"

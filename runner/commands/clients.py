@@ -22,12 +22,15 @@ import http.cookiejar
 import os
 import ssl
 import urllib.request
+from typing import TYPE_CHECKING
 
 import httpx
 
 from runner.client import USER_AGENT
 from runner.errors import ConfigError
-from runner.transport import AiohttpTransport
+
+if TYPE_CHECKING:  # imported when first used: aiohttp takes a tenth of a second to load
+    from runner.transport import AiohttpTransport
 
 KEEPALIVE = 4.0  # seconds an idle connection is kept
 MAX_DOWNLOADS = 16  # connections to output hosts at once
@@ -115,6 +118,8 @@ def _transport(limits: httpx.Limits, tls: ssl.SSLContext) -> AiohttpTransport | 
     """aiohttp below httpx, unless a proxy is set: then None, httpx's own stack."""
     if proxied():
         return None
+    from runner.transport import AiohttpTransport
+
     assert limits.max_connections is not None and limits.keepalive_expiry is not None
     return AiohttpTransport(limits.max_connections, tls, limits.keepalive_expiry)
 
