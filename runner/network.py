@@ -2,7 +2,8 @@
 failures of the machine's own network settings (TLS, proxy), which no retry mends.
 
 httpx raises one tree of errors (``httpx/_exceptions.py``) whatever its
-transport; the create-retry rules read it like this::
+transport (``runner.transport`` raises aiohttp's as the httpx errors of the same
+meaning); the create-retry rules read it like this::
 
     never sent    ConnectError, ConnectTimeout   no connection was made (a TLS
                                                  handshake is part of connecting)
