@@ -1,6 +1,7 @@
 """CPU per API request of the runner's HTTP stack, without start-up or scheduling.
 
-    .venv/bin/python benchmarks/stacks.py                       # the stack of this tree
+    .venv/bin/python benchmarks/stacks.py                       # what a run uses: direct
+    .venv/bin/python benchmarks/stacks.py --stack httpx         # httpx's own stack
     BENCH_PYTHONPATH=/tmp/old .venv/bin/python benchmarks/stacks.py --label lean
 
 Serves ``vidbatch sandbox`` in a process of its own, then, in a child process
@@ -11,6 +12,13 @@ child's own CPU (user + sys, from getrusage) over the polls alone, divided by
 the requests, is the figure: the HTTP stack plus the client's Python above it.
 The sandbox's CPU is in the other process and not counted. Repeated
 ``--repeat`` times; the median is printed with the range.
+
+``--stack``: ``direct`` (runner.api.transport's aiohttp session, which ApiClient
+sends with when no proxy is set: what a run uses), ``aiohttp`` (the same
+transport under httpx's client: what downloads use), ``httpx`` (httpx's own
+stack: httpcore and h11, used when a proxy is set), ``httpx-aiohttp``
+(httpx-aiohttp's transport, the bench extra). A copy of the package from before
+runner.transport (BENCH_PYTHONPATH) is measured on what it had.
 """
 
 from __future__ import annotations
@@ -31,19 +39,41 @@ import resource, sys, anyio, httpx
 from runner.api.client import ApiClient
 from runner.api.ratelimit import RateLimiter
 
-def stack(tasks):
+def stack(tasks, kind):
+    # The httpx client, the exchange ApiClient sends with (None: the client's), a name.
     try:  # the hand-written transport, before httpx's own stack replaced it
         from runner.transport import LeanTransport
-        return LeanTransport(), "runner.transport.LeanTransport"
+        return LeanTransport(), None, "runner.transport.LeanTransport"
     except ImportError:
-        from runner.commands import clients
-        http = clients.api_client(tasks, clients.tls_context(False), httpx.Timeout(60.0))
-        return http, type(http._transport).__module__
+        pass
+    from runner.commands import clients
+    tls = clients.tls_context(False)
+    timeout = httpx.Timeout(60.0)
+    if not hasattr(clients, "api_transport"):  # before runner.transport: httpx's own
+        http = clients.api_client(tasks, tls, timeout)
+        return http, None, type(http._transport).__module__
+    limits = httpx.Limits(max_connections=tasks, max_keepalive_connections=tasks)
+    if kind == "httpx":
+        transport = httpx.AsyncHTTPTransport(verify=tls, limits=limits)
+        return httpx.AsyncClient(transport=transport, timeout=timeout), None, "httpx"
+    if kind == "httpx-aiohttp":
+        from httpx_aiohttp import AiohttpTransport
+        transport = AiohttpTransport(verify=tls, limits=limits)
+        return httpx.AsyncClient(transport=transport, timeout=timeout), None, kind
+    direct = clients.api_transport(tasks, tls)
+    http = clients.api_client(tasks, tls, timeout, direct)
+    return http, direct.exchange if kind == "direct" else None, kind
 
-async def main(url, requests, tasks):
-    http, name = stack(tasks)
+async def main(url, requests, tasks, kind):
+    http, exchange, name = stack(tasks, kind)
     async with http:
-        client = ApiClient(http, base_url=url, api_key="bench", limiter=RateLimiter(None))
+        limiter = RateLimiter(None)
+        if exchange is None:
+            client = ApiClient(http, base_url=url, api_key="bench", limiter=limiter)
+        else:
+            client = ApiClient(
+                http, base_url=url, api_key="bench", limiter=limiter, exchange=exchange
+            )
         async def record(created):
             pass
         created = await client.create({"model": "kling-v2.6-pro", "prompt": "p"}, record)
@@ -62,8 +92,9 @@ async def main(url, requests, tasks):
         used = cpu() - start
     print(f"{name} {1000 * used / (requests // tasks * tasks):.4f}")
 
-anyio.run(main, sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
+anyio.run(main, sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
 """
+STACKS = ("direct", "aiohttp", "httpx", "httpx-aiohttp")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--label", default="")
+    parser.add_argument("--stack", choices=STACKS, default="direct")
     ns = parser.parse_args(argv)
     figures: list[float] = []
     name = "?"
@@ -80,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         with harness.sandbox(settings, Path(tmp)) as url:
             for _ in range(ns.repeat):
                 argv = [harness.PYTHON, "-c", CHILD, url, str(ns.requests), str(ns.tasks)]
+                argv.append(ns.stack)
                 run = harness.measure(argv, cwd=Path(tmp), env=harness.api_env())
                 if run.code != 0:
                     print(run.stderr, file=sys.stderr)

@@ -339,3 +339,50 @@ def test_a_cancel_with_a_refused_key_stops_and_one_that_keeps_failing_gives_up()
     with pytest.raises(GaveUp):
         anyio.run(client_for(handler).cancel, "t1")
     assert len(seen) == FAST.attempts
+
+
+def limited_for(seconds: float) -> httpx.Response:
+    return httpx.Response(429, headers={"Retry-After": f"{seconds:g}"}, json={"error": {}})
+
+
+def test_429s_do_not_use_up_a_creates_tries() -> None:
+    """A busy server asking again and again to wait does not fail the job: 429s made
+    nothing, and 12 of them (3 times the tries) are waited through."""
+    handler, seen = scripted(*[limited_for(0.001)] * 12, CREATED)
+    created, _ = create(client_for(handler))
+    assert created.task_id == "t1" and len(seen) == 13
+
+
+def test_other_errors_still_use_up_the_tries_between_429s() -> None:
+    handler, seen = scripted(
+        error(500), limited_for(0.001), error(502), limited_for(0.001), error(503), error(500)
+    )
+    with pytest.raises(GaveUp, match="gave up after 6 tries: "):
+        create(client_for(handler))
+    assert len(seen) == 6  # the 4 tries of FAST, and the 2 429s between them
+
+
+def test_a_long_run_of_429s_ends() -> None:
+    now = [1000.0]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        now[0] += 60.0  # each answer comes a minute after the last
+        return limited_for(0.001)
+
+    client = ApiClient(
+        httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+        base_url=BASE,
+        api_key=KEY,
+        limiter=RateLimiter(None),
+        backoff=FAST,
+        clock=lambda: now[0],
+    )
+    with pytest.raises(GaveUp, match=r"gave up after 11 tries \(429 for 600s\)"):
+        create(client)
+
+
+def test_polls_wait_through_429s_too() -> None:
+    done = httpx.Response(200, json={"status": "succeeded", "video_url": U})
+    handler, seen = scripted(*[limited_for(0.001)] * 9, done)
+    state = poll(client_for(handler), "t1", "/v1/tasks/t1")
+    assert state.status == "completed" and len(seen) == 10

@@ -58,7 +58,9 @@ def serve(handler: Handler, calls: Callable[[ApiClient], Awaitable[Any]]) -> Any
         server = await asyncio.start_server(tracked, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        http = clients.api_client(4, tls, httpx.Timeout(10.0))
+        direct = clients.api_transport(4, tls)  # as a run sends: aiohttp, directly
+        assert direct is not None
+        http = clients.api_client(4, tls, httpx.Timeout(10.0), direct)
         try:
             async with http:
                 client = ApiClient(
@@ -67,6 +69,7 @@ def serve(handler: Handler, calls: Callable[[ApiClient], Awaitable[Any]]) -> Any
                     api_key=KEY,
                     limiter=RateLimiter(None),
                     backoff=Backoff(base=0.001, cap=0.002, attempts=2),
+                    exchange=direct.exchange,
                 )
                 return await calls(client), len(connections)
         finally:

@@ -74,6 +74,29 @@ def test_store_journals_then_compacts_on_close(tmp_path: Path) -> None:
     assert not lockfile.journal_path(lock).exists()
 
 
+def test_holder_knows_every_task_id_and_only_those(tmp_path: Path) -> None:
+    """The task-id index answers without a scan, and is never wrong (put, set, restore)."""
+    lock = tmp_path / "demo.lock.json"
+
+    async def main() -> None:
+        store = lockfile.LockStore.open(lock, "demo.yaml")
+        await store.put("a", lockfile.intent_entry(make_job("a"), 1, 1) | {"task_id": "t1"})
+        assert store.holder("t1") == "a"  # the index is built here, from the entries
+        await store.put("b", lockfile.intent_entry(make_job("b"), 2, 1))
+        await store.update("b", task_id="t2")
+        assert (store.holder("t2"), store.holder("fresh")) == ("b", None)
+        previous = dict(store.entry("b") or {})
+        await store.update("b", task_id="t3")  # b's task changed: t2 is nobody's now
+        assert (store.holder("t2"), store.holder("t3")) == (None, "b")
+        store.restore("b", previous)  # a failed write undone in memory: b holds t2 again
+        assert (store.holder("t2"), store.holder("t3")) == ("b", None)
+        await store.drop(["a"])
+        assert store.holder("t1") is None
+        await store.close()
+
+    anyio.run(main)
+
+
 def test_orphaned_intent_becomes_uncertain_on_open(tmp_path: Path) -> None:
     lock = tmp_path / "demo.lock.json"
     done = lockfile.intent_entry(make_job("b"), 2, 1) | {"task_id": "t2"}

@@ -277,6 +277,41 @@ def test_speculative_polls_yield_to_urgent_requests() -> None:
     assert PATIENCE < 5.0
 
 
+def test_a_speculative_poll_yields_no_longer_than_its_own_delay() -> None:
+    """A poll put off 0.3 s yields 0.3 s at most, not PATIENCE: a task that ended
+    meanwhile is seen within about one poll interval while the budget binds."""
+    clock = VirtualClock()
+    limiter = RateLimiter(1, clock=clock, sleep=clock.sleep)
+    order: list[str] = []
+
+    async def request(name: str, patience: float | None, at: float) -> None:
+        await clock.sleep(at)
+        speculative(patience is not None, patience if patience is not None else 0.0)
+        await limiter.acquire()
+        order.append(name)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(request, "first", None, 0.0)
+            tg.start_soon(request, "short", 0.3, 0.1)  # yields until 0.4
+            tg.start_soon(request, "long", 99.0, 0.1)  # yields PATIENCE at most
+            tg.start_soon(request, "due", None, 0.5)
+            await clock.drive(30)
+
+    anyio.run(main)
+    assert order == ["first", "short", "due", "long"]
+
+
+def test_a_first_poll_yields_for_its_own_delay() -> None:
+    from runner.api import ratelimit
+
+    async def main() -> None:
+        assert PollPlan(initial=0.2, maximum=30.0, submitted=0.0).first() == 0.2
+        assert ratelimit._SPECULATIVE.get() == 0.2
+
+    anyio.run(main)
+
+
 def test_a_cancelled_waiter_leaves_the_queue() -> None:
     clock = VirtualClock()
     limiter = RateLimiter(1, clock=clock, sleep=clock.sleep)

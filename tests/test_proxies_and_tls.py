@@ -175,6 +175,16 @@ def test_https_goes_through_connect_and_trusts_ssl_cert_file(
     assert all(s.headers["authorization"] == f"Bearer {KEY}" for s in tls.seen(path="/v1/"))
 
 
+def test_https_without_a_proxy_trusts_ssl_cert_file(
+    cli: Cli, tls: HostileServer, ca_file: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a proxy the requests go through aiohttp: the same CA bundle is trusted."""
+    monkeypatch.setenv("SSL_CERT_FILE", ca_file)
+    assert run(cli, tls, tmp_path) == 0, cli.err
+    assert sorted(p.name for p in (tmp_path / "renders").iterdir()) == ["shot0.mp4", "shot1.mp4"]
+    assert len(tls.seen("POST")) == 2
+
+
 def test_no_proxy_bypasses_the_proxy(
     cli: Cli, plain: HostileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -61,7 +61,14 @@ DEADLINE = 120.0  # seconds for one request and its whole answer, whatever the s
 NOT_FOUND = "async_task_not_found"
 CONFIRM_NOT_FOUND = 5.0  # seconds between two not-found answers before a task is gone
 NOTICE_AFTER = 5.0  # seconds: a longer wait is reported, never silent
+# A 429 says "not now": nothing was made, so asking again is always safe, and a
+# busy server answering it several times in a row must not fail the job. 429s do
+# not use up a request's tries; only this long a run of them does.
+RATE_LIMITED_FOR = 600.0
 Notice = Callable[[str], None]
+# Sends a request and reads its answer whole, decoded, capped at the size given:
+# by default through the httpx client; runner.api.transport's is aiohttp's, directly.
+Exchange = Callable[[httpx.Request, int], Awaitable[tuple[httpx.Response, bytes]]]
 
 
 class KeyRefused(ApiStopped):
@@ -119,9 +126,47 @@ class Backoff:
         return random.uniform(ceiling / 2, ceiling)
 
 
+class _Tries:
+    """One request's tries: 5xx answers, network errors and unreadable answers use them
+    up (``Backoff.attempts``); 429s do not, until they have lasted ``RATE_LIMITED_FOR``."""
+
+    def __init__(self, attempts: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.attempts = attempts
+        self._clock = clock
+        self.failed = 0  # tries used up
+        self.limited = 0  # 429s answered
+        self._since: float | None = None  # the first 429 of the run of them
+
+    @property
+    def step(self) -> int:
+        """The backoff step of the next wait."""
+        return min(self.failed + self.limited, self.attempts)
+
+    def again(self, outcome: _Outcome) -> bool:
+        """Count ``outcome`` (not a success); whether to try once more."""
+        response = outcome.response
+        if response is not None and response.status_code == 429:
+            now = self._clock()
+            if self._since is None:
+                self._since = now
+            self.limited += 1
+            return now - self._since < RATE_LIMITED_FOR
+        self._since = None
+        self.failed += 1
+        return self.failed < self.attempts
+
+    def said(self) -> str:
+        tries = self.failed + self.limited
+        if self.failed < self.attempts:  # ended by a run of 429s
+            return f"gave up after {tries} tries (429 for {RATE_LIMITED_FOR:g}s)"
+        return f"gave up after {tries} tries"
+
+
 @dataclass
 class _Outcome:
-    """What one attempt gave: a response and its parsed body, or the network error."""
+    """What one attempt gave: a response and its parsed body, or the network error.
+
+    The response's body was read (streamed, capped) and is closed: ``body`` holds it parsed."""
 
     response: httpx.Response | None = None
     error: httpx.HTTPError | None = None
@@ -131,8 +176,9 @@ class _Outcome:
 class ApiClient:
     """Creates and polls tasks on ``base_url`` with ``api_key``; retries what is safe.
 
-    ``http`` sends every request; ``proxy`` names the proxy it routes the API
-    through, if any, for the message when it cannot be reached."""
+    ``http`` sends every request, unless ``exchange`` is given (then it does);
+    ``proxy`` names the proxy the API is routed through, if any, for the message
+    when it cannot be reached."""
 
     def __init__(
         self,
@@ -145,8 +191,12 @@ class ApiClient:
         timeout: httpx.Timeout | None = None,
         confirm_not_found: float | None = None,
         proxy: str | None = None,
+        exchange: Exchange | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._http = http
+        self._clock = clock  # how long a run of 429s has lasted
+        self._exchange = exchange or self._through_httpx
         self._proxy = proxy
         self._ext = {"timeout": (timeout or DEFAULT_TIMEOUT).as_dict()}
         self.base_url = httpx.URL(base_url.rstrip("/") + "/")
@@ -195,7 +245,8 @@ class ApiClient:
 
         ``notice`` hears of any wait longer than ``NOTICE_AFTER`` seconds."""
         url = self._create_url
-        for attempt in range(self._backoff.attempts):
+        tries = _Tries(self._backoff.attempts, self._clock)
+        while True:
             await self._limiter.acquire()
             with anyio.CancelScope(shield=True):
                 outcome = await self._send(self._request("POST", url, body))
@@ -203,8 +254,9 @@ class ApiClient:
                 if created is not None:
                     await record(created)
                     return created
-            await self._wait_after(outcome, attempt, notice)
-        raise GaveUp(self._gave_up(outcome))
+            if not tries.again(outcome):
+                raise GaveUp(self._gave_up(outcome, tries))
+            await self._wait_after(outcome, tries.step, notice)
 
     async def poll(
         self, task_id: str, poll_url: str | None, notice: Notice | None = None
@@ -217,7 +269,8 @@ class ApiClient:
         if request is None:
             request = self._request("GET", self.poll_target(task_id, poll_url), None)
             self._polls[(task_id, poll_url)] = request
-        for attempt in range(self._backoff.attempts):
+        tries = _Tries(self._backoff.attempts, self._clock)
+        while True:
             await self._limiter.acquire()
             outcome = await self._send(request)
             response = outcome.response
@@ -229,8 +282,9 @@ class ApiClient:
                     return state
             elif response is not None:
                 self._raise_for_poll(task_id, response, outcome.body)
-            await self._wait_after(outcome, attempt, notice)
-        raise GaveUp(self._gave_up(outcome))
+            if not tries.again(outcome):
+                raise GaveUp(self._gave_up(outcome, tries))
+            await self._wait_after(outcome, tries.step, notice)
 
     async def cancel(self, task_id: str, notice: Notice | None = None) -> TaskState | None:
         """``DELETE /v1/tasks/{id}``: the task's state the answer gives (None if unreadable).
@@ -239,7 +293,8 @@ class ApiClient:
         401/402/429), KeyRefused or NoBalance, GaveUp when 429s, 5xx or network
         errors outlast the retries (a cancel is safe to repeat)."""
         request = self._request("DELETE", self.poll_target(task_id, None), None)
-        for attempt in range(self._backoff.attempts):
+        tries = _Tries(self._backoff.attempts, self._clock)
+        while True:
             await self._limiter.acquire()
             outcome = await self._send(request)
             response = outcome.response
@@ -251,8 +306,9 @@ class ApiClient:
                 self._raise_for_key(status, outcome.body)
                 if status != 429 and not (status >= 500 and _retryable(outcome.body)):
                     raise CancelRefused(api_error(status, outcome.body, response.headers))
-            await self._wait_after(outcome, attempt, notice)
-        raise GaveUp(self._gave_up(outcome))
+            if not tries.again(outcome):
+                raise GaveUp(self._gave_up(outcome, tries))
+            await self._wait_after(outcome, tries.step, notice)
 
     def _request(self, method: str, url: httpx.URL, body: dict[str, Any] | None) -> httpx.Request:
         return httpx.Request(method, url, json=body, headers=self._headers, extensions=self._ext)
@@ -265,7 +321,7 @@ class ApiClient:
         self.requests += 1
         try:
             with anyio.fail_after(DEADLINE):
-                response, content = await self._exchange(request)
+                response, content = await self._exchange(request, MAX_ANSWER)
         except TimeoutError:
             late = httpx.ReadTimeout(f"no whole answer within {DEADLINE:g}s", request=request)
             return _Outcome(error=late)
@@ -276,12 +332,14 @@ class ApiClient:
             return _Outcome(error=err)
         if response.status_code == 407:  # from a proxy forwarding http:// requests
             raise NetworkStopped(network.proxy_auth_problem(self._proxy))
-        return _Outcome(network.whole(response, content), body=apitext.parse(content, self._key))
+        return _Outcome(response, body=apitext.parse(content, self._key))
 
-    async def _exchange(self, request: httpx.Request) -> tuple[httpx.Response, bytes]:
+    async def _through_httpx(
+        self, request: httpx.Request, limit: int
+    ) -> tuple[httpx.Response, bytes]:
         response = await self._http.send(request, stream=True)
         try:
-            return response, await network.read_capped(response, MAX_ANSWER)
+            return response, await network.read_capped(response, limit)
         finally:
             await response.aclose()
 
@@ -353,14 +411,13 @@ class ApiClient:
             notice(f"{_describe(outcome)}; trying again in {delay:.0f}s")
         await anyio.sleep(delay)
 
-    def _gave_up(self, outcome: _Outcome) -> dict[str, Any]:
+    def _gave_up(self, outcome: _Outcome, tries: _Tries) -> dict[str, Any]:
         response = outcome.response
         if response is not None:
             error = api_error(response.status_code, outcome.body, response.headers)
-            error["message"] = f"gave up after {self._backoff.attempts} tries: {error['message']}"
+            error["message"] = f"{tries.said()}: {error['message']}"
             return error
-        kind = network.describe(outcome.error)
-        return {"message": f"gave up after {self._backoff.attempts} tries: network error ({kind})"}
+        return {"message": f"{tries.said()}: network error ({network.describe(outcome.error)})"}
 
 
 def _describe(outcome: _Outcome) -> str:

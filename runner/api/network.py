@@ -2,7 +2,8 @@
 failures of the machine's own network settings (TLS, proxy), which no retry mends.
 
 httpx raises one tree of errors (``httpx/_exceptions.py``) whatever its
-transport; the create-retry rules read it like this::
+transport (``runner.api.transport`` raises aiohttp's as the httpx errors of the same
+meaning); the create-retry rules read it like this::
 
     never sent    ConnectError, ConnectTimeout   no connection was made (a TLS
                                                  handshake is part of connecting)
@@ -27,6 +28,7 @@ that refuses or cannot be reached, a proxy that wants credentials (407).
 from __future__ import annotations
 
 import ssl
+from collections.abc import AsyncIterable
 from urllib.parse import urlsplit
 
 import httpx
@@ -55,29 +57,24 @@ async def read_capped(response: httpx.Response, limit: int) -> bytes:
     Whatever the framing (a length, chunks, or until the server closes), no
     more than ``limit`` bytes and one read are ever held."""
     declared = response.headers.get("content-length", "")
-    too_large = AnswerTooLarge(f"the answer is larger than {limit} bytes", request=response.request)
+    return await capped(response.aiter_bytes(), declared, limit, response.request)
+
+
+async def capped(
+    parts: AsyncIterable[bytes], declared: str, limit: int, request: httpx.Request
+) -> bytes:
+    """``parts`` joined, as ``read_capped`` reads them; ``declared`` is the Content-Length."""
+    too_large = AnswerTooLarge(f"the answer is larger than {limit} bytes", request=request)
     if declared.isdigit() and int(declared) > limit:
         raise too_large
-    parts: list[bytes] = []
+    kept: list[bytes] = []
     size = 0
-    async for part in response.aiter_bytes():
+    async for part in parts:
         size += len(part)
         if size > limit:
             raise too_large
-        parts.append(part)
-    return b"".join(parts)
-
-
-def whole(response: httpx.Response, content: bytes) -> httpx.Response:
-    """A streamed ``response`` as if read whole: its status, headers and decoded ``content``."""
-    headers = [
-        (name, value)
-        for name, value in response.headers.raw
-        if name.lower() not in (b"content-encoding", b"transfer-encoding")
-    ]
-    return httpx.Response(
-        response.status_code, headers=headers, content=content, request=response.request
-    )
+        kept.append(part)
+    return b"".join(kept)
 
 
 def setup_problem(err: Exception, proxy: str | None = None) -> str | None:

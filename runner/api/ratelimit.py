@@ -14,8 +14,10 @@ delays only its own request.
 
 When the budget is short, requests queue, and the queue is ordered by urgency:
 creates for free slots and polls of tasks likely to be finished go before
-speculative early polls (``speculative()``), which wait at most ``PATIENCE``
-seconds longer than they would in arrival order.
+speculative early polls (``speculative()``). Such a poll yields beyond arrival
+order for at most its own delay (the time it was put off for), never more than
+``PATIENCE`` seconds: a task that finished meanwhile is seen within about one
+poll interval, even while the budget binds.
 """
 
 from __future__ import annotations
@@ -40,18 +42,19 @@ SHARED_AFTER = 5.0  # seconds: a longer Retry-After holds every request
 # Set by the task that will send the request, read by the limiter inside the
 # client: the poll schedule knows how likely a poll is to find its task done, the
 # budget is taken deep inside ApiClient.poll, and each task has its own context.
-_SPECULATIVE: ContextVar[bool] = ContextVar("vidbatch_speculative", default=False)
+_SPECULATIVE: ContextVar[float] = ContextVar("vidbatch_speculative", default=0.0)  # its patience
 _HELD: ContextVar[tuple[object, float] | None] = ContextVar("vidbatch_held", default=None)
 
 
-def speculative(flag: bool = True) -> None:
-    """Mark this task's next request as a speculative poll (or not): it yields to others."""
-    _SPECULATIVE.set(flag)
+def speculative(flag: bool = True, patience: float = PATIENCE) -> None:
+    """Mark this task's next request as a speculative poll (or not): it yields to others
+    for at most ``patience`` seconds (the poll's own delay), never more than PATIENCE."""
+    _SPECULATIVE.set(min(PATIENCE, max(0.0, patience)) if flag else 0.0)
 
 
 @dataclass(order=True)
 class _Waiter:
-    key: float  # arrival time, plus PATIENCE for a speculative poll
+    key: float  # arrival time, plus its patience for a speculative poll
     seq: int
     woken: anyio.Event | None = field(default=None, compare=False)
 
@@ -97,9 +100,9 @@ class RateLimiter:
 
         The waiter at the head of the queue works out its wait from the pace
         *now*: a slow-down or a pause applies to every request not yet sent."""
-        urgent = not _SPECULATIVE.get()
-        if not urgent:
-            _SPECULATIVE.set(False)
+        patience = _SPECULATIVE.get()
+        if patience:
+            _SPECULATIVE.set(0.0)
         held = _HELD.get()
         if held is not None and held[0] is self:
             _HELD.set(None)
@@ -109,7 +112,7 @@ class RateLimiter:
         if not self._queue and self._ready(now) <= now:
             self._take(now)
             return
-        waiter = _Waiter(now + (0.0 if urgent else PATIENCE), next(self._seq))
+        waiter = _Waiter(now + patience, next(self._seq))
         heapq.heappush(self._queue, waiter)
         try:
             now = await self._wait_turn(waiter)

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
 
@@ -31,6 +31,9 @@ from runner.run.download import Downloader
 from runner.run.engine import Outcome
 from runner.run.events import Reporter
 from runner.run.plan import Plan
+
+if TYPE_CHECKING:
+    from runner.api.transport import AiohttpTransport
 
 SANDBOX_BASE = "http://api.sandbox.invalid"
 SANDBOX_FILES = "http://files.sandbox.invalid"
@@ -213,12 +216,13 @@ async def open_clients(
 ) -> AsyncIterator[Clients]:
     """An API client (key on every request) and a separate downloader without it.
 
-    Both on httpx's own stack, set up from the environment (proxies, CA bundle:
-    see ``clients``); on the sandbox, both talk to it in process.
+    Both httpx clients set up from the environment (proxies, CA bundle: see
+    ``clients``), the API's sending through aiohttp directly when no proxy is
+    set; on the sandbox, both talk to it in process.
     """
     limiter = RateLimiter(rate)
     async with contextlib.AsyncExitStack() as stack:
-        api_http, files_http, sandbox = _http_clients(api, connections, download)
+        api_http, files_http, sandbox, direct = _http_clients(api, connections, download)
         await stack.enter_async_context(api_http)
         client = ApiClient(
             api_http,
@@ -228,6 +232,7 @@ async def open_clients(
             backoff=Backoff(),
             timeout=API_TIMEOUT,
             proxy=None if api.sandbox else clients.proxy_for(api.base_url),
+            exchange=direct.exchange if direct is not None else None,
         )
         downloader = None
         if files_http is not None:
@@ -241,17 +246,19 @@ async def open_clients(
 
 def _http_clients(
     api: Api, connections: int, download: bool
-) -> tuple[httpx.AsyncClient, httpx.AsyncClient | None, Any]:
-    """The API's client, the downloads' client (if any), and the in-process sandbox if any."""
+) -> tuple[httpx.AsyncClient, httpx.AsyncClient | None, Any, AiohttpTransport | None]:
+    """The API's client, the downloads' client (if any), the in-process sandbox if any,
+    and the API's aiohttp transport (under its client) if any."""
     if not api.sandbox:
         tls = clients.tls_context(clients.needs_tls(api.base_url, download))
-        api_http = clients.api_client(connections, tls, API_TIMEOUT)
+        direct = clients.api_transport(connections, tls)
+        api_http = clients.api_client(connections, tls, API_TIMEOUT, direct)
         files_http = clients.files_client(tls, DOWNLOAD_TIMEOUT) if download else None
-        return api_http, files_http, None
+        return api_http, files_http, None, direct
     sandbox, transport = in_process_sandbox(speed=SANDBOX_SPEED, output_base_url=SANDBOX_FILES)
     api_http = httpx.AsyncClient(transport=transport(sandbox), timeout=API_TIMEOUT)
     files = httpx.AsyncClient(transport=transport(sandbox), timeout=DOWNLOAD_TIMEOUT)
-    return api_http, files if download else None, sandbox
+    return api_http, files if download else None, sandbox, None
 
 
 def in_process_sandbox(**config: Any) -> tuple[Any, Callable[[Any], httpx.AsyncBaseTransport]]:

@@ -1,11 +1,14 @@
 """The real httpx clients of a command: one for the API, one (without the key) for outputs.
 
-Both are httpx's own stack (httpcore and h11), configured from the environment
-the way httpx documents it (``trust_env``): ``HTTPS_PROXY``, ``HTTP_PROXY``,
-``ALL_PROXY`` (``socks5://`` too) and ``NO_PROXY`` choose the route of each
-request, and ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` the CA bundle, else
-certifi's. The bundle is loaded once, for both clients and every proxy, and
-only when a TLS connection can happen at all.
+Both are httpx clients configured from the environment the way httpx documents
+it (``trust_env``): ``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY`` (``socks5://``
+too) and ``NO_PROXY`` choose the route of each request, and ``SSL_CERT_FILE`` or
+``SSL_CERT_DIR`` the CA bundle, else certifi's. The bundle is loaded once, for
+both clients and every proxy, and only when a TLS connection can happen at all.
+
+Below httpx, requests go through aiohttp (``runner.api.transport``), which costs a
+fraction of httpx's own stack's CPU; when any proxy variable is set, through
+httpx's own stack (httpcore and h11), so that httpx alone reads every route.
 
 The API's client follows no redirects (an API answer is never one) and keeps
 idle connections a few seconds only, below the usual keep-alive of servers,
@@ -14,14 +17,20 @@ so that a create is seldom written on a connection the server is closing.
 
 from __future__ import annotations
 
+import http.client
+import http.cookiejar
 import os
 import ssl
 import urllib.request
+from typing import TYPE_CHECKING
 
 import httpx
 
 from runner.api.client import USER_AGENT
 from runner.base.errors import ConfigError
+
+if TYPE_CHECKING:  # imported when first used: aiohttp takes a tenth of a second to load
+    from runner.api.transport import AiohttpTransport
 
 KEEPALIVE = 4.0  # seconds an idle connection is kept
 MAX_DOWNLOADS = 16  # connections to output hosts at once
@@ -47,15 +56,25 @@ def needs_tls(base_url: str, download: bool) -> bool:
     return base_url.startswith("https:") or download or bool(urllib.request.getproxies())
 
 
-def api_client(connections: int, tls: ssl.SSLContext, timeout: httpx.Timeout) -> httpx.AsyncClient:
-    """The client for the API: one connection per request in flight at most."""
-    limits = httpx.Limits(
-        max_connections=max(1, connections),
-        max_keepalive_connections=max(1, connections),
-        keepalive_expiry=KEEPALIVE,
-    )
+def api_client(
+    connections: int,
+    tls: ssl.SSLContext,
+    timeout: httpx.Timeout,
+    transport: AiohttpTransport | None = None,
+) -> httpx.AsyncClient:
+    """The client for the API: one connection per request in flight at most.
+
+    On ``transport`` when given (``api_transport``'s, whose ``exchange`` the API
+    client then sends with), else on the one ``_transport`` chooses."""
+    limits = _api_limits(connections)
     return httpx.AsyncClient(
-        trust_env=True, verify=tls, timeout=timeout, limits=limits, follow_redirects=False
+        trust_env=True,
+        verify=tls,
+        timeout=timeout,
+        limits=limits,
+        follow_redirects=False,
+        transport=transport or _transport(limits, tls),
+        cookies=_NoCookies(),  # an API sets none worth keeping; reading them costs per answer
     )
 
 
@@ -73,7 +92,45 @@ def files_client(tls: ssl.SSLContext, timeout: httpx.Timeout) -> httpx.AsyncClie
         limits=limits,
         follow_redirects=False,
         headers={"User-Agent": USER_AGENT},
+        transport=_transport(limits, tls),
     )
+
+
+def api_transport(connections: int, tls: ssl.SSLContext) -> AiohttpTransport | None:
+    """The API's aiohttp transport, None when a proxy is set (httpx's own stack then)."""
+    return _transport(_api_limits(connections), tls)
+
+
+def _api_limits(connections: int) -> httpx.Limits:
+    return httpx.Limits(
+        max_connections=max(1, connections),
+        max_keepalive_connections=max(1, connections),
+        keepalive_expiry=KEEPALIVE,
+    )
+
+
+def proxied() -> bool:
+    """Whether any proxy variable is set (NO_PROXY alone is none)."""
+    return any(scheme != "no" for scheme in urllib.request.getproxies())
+
+
+def _transport(limits: httpx.Limits, tls: ssl.SSLContext) -> AiohttpTransport | None:
+    """aiohttp below httpx, unless a proxy is set: then None, httpx's own stack."""
+    if proxied():
+        return None
+    from runner.api.transport import AiohttpTransport
+
+    assert limits.max_connections is not None and limits.keepalive_expiry is not None
+    return AiohttpTransport(limits.max_connections, tls, limits.keepalive_expiry)
+
+
+class _NoCookies(http.cookiejar.CookieJar):
+    """A cookie jar that keeps nothing, and so reads no Set-Cookie header."""
+
+    def extract_cookies(
+        self, response: http.client.HTTPResponse, request: urllib.request.Request
+    ) -> None:
+        return None
 
 
 def proxy_for(url: str) -> str | None:

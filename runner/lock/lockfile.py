@@ -193,7 +193,11 @@ class LockStore:
         if self._holders is None:
             self._holders = {e["task_id"]: k for k, e in self.jobs.items() if e.get("task_id")}
         key = self._holders.get(task_id)
-        if key is not None and (self.entry(key) or {}).get("task_id") == task_id:
+        if key is None:
+            # Every task id reaches an entry through _apply or restore, which index
+            # it: one missing is held by no job (a fresh task's, on every create).
+            return None
+        if (self.entry(key) or {}).get("task_id") == task_id:
             return key
         # The index is only ever stale for a job whose task changed since: look once.
         return next((k for k, e in self.jobs.items() if e.get("task_id") == task_id), None)
@@ -264,6 +268,8 @@ class LockStore:
             self.jobs.pop(key, None)
         else:
             self.jobs[key] = dict(entry)
+            if self._holders is not None and entry.get("task_id"):
+                self._holders[entry["task_id"]] = key
 
     def unsaved_tasks(self) -> dict[str, str]:
         """Task ids held in memory that the files on disk do not record, by job key."""

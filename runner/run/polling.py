@@ -21,7 +21,8 @@ The first reading then comes in the first poll, and the end in about three.
 
 The first poll and the hop for a second reading are speculative: when the run's
 request budget is short they yield to creates and to polls aimed at a predicted
-end (``ratelimit.speculative``), so that a finished task is still seen soon.
+end (``ratelimit.speculative``), for at most as long as their own delay, so
+that a finished task is still seen within about one poll interval.
 """
 
 from __future__ import annotations
@@ -76,10 +77,11 @@ class PollPlan:
 
     def first(self) -> float:
         self._delay = self.initial  # a task still queued then: grow from here
-        ratelimit.speculative()
-        if self.starts is None:
-            return self.initial
-        return self.starts.first_poll(self.initial, self.maximum)
+        delay = self.initial
+        if self.starts is not None:
+            delay = self.starts.first_poll(self.initial, self.maximum)
+        ratelimit.speculative(patience=delay)
+        return delay
 
     def next(self, now: float, progress: int | None) -> float:
         """The delay after a poll at ``now`` that reported ``progress``."""
@@ -107,8 +109,9 @@ class PollPlan:
             # One rounded-down reading of a few percent says little: look again
             # soon (at most as long again as the task has run) for a slope.
             delay = min(remaining * SHORT, max(now - self.submitted, self.initial))
-            ratelimit.speculative()
         self._delay = min(self.maximum, max(MIN_DELAY, delay)) * random.uniform(1.0, 1.02)
+        if len(self._readings) < 2:
+            ratelimit.speculative(patience=self._delay)
         return self._delay
 
     def _grow(self) -> float:
