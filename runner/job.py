@@ -75,7 +75,8 @@ class Job:
     """One job key of a manifest, fully resolved and validated.
 
     ``request`` is the body to send, except that local inputs are LocalFile values
-    and a ``seed: random`` job has no seed yet (``seed_mode == "random"``).
+    and a ``seed: random`` job has no seed yet (``seed_mode == "random"``); it is
+    not changed after the Job is made (its fingerprint is kept once read).
     """
 
     key: str
@@ -83,8 +84,16 @@ class Job:
     index: int  # position of the job in the manifest's ``jobs`` list
     request: Mapping[str, Any]
     seed_mode: SeedMode
-    fingerprint: str  # "sha256:" + hex of the canonical JSON of locked_request(None)
     line: int = 0  # 1-based line of the job in the manifest, for messages
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """"sha256:" + hex of the canonical JSON of ``locked_request(None)``.
+
+        Worked out on first use: validating or planning a manifest without a
+        lockfile needs none (a tenth of the time of a 100,000-job manifest).
+        """
+        return fingerprint(self.locked_request(None))
 
     @property
     def model(self) -> str:

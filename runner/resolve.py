@@ -7,7 +7,6 @@ written, so a 100,000-job expansion costs little more than its fingerprints.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from yaml.nodes import Node
 from runner import checks, models, outputs, templates, yamlfile
 from runner.fields import RUNNER_FIELDS, FieldReader, Fields
 from runner.inputs import InputProblem, LocalInputs
-from runner.job import Job, OutputSettings, SeedMode, canonical_json, identity
+from runner.job import Job, OutputSettings, SeedMode
 from runner.jobspec import JobSpec, derived_seed
 from runner.localfields import LocalFields
 from runner.manifest import Path_, Report
@@ -282,10 +281,8 @@ class Expander:
         values["operation"] = operation
         if not self.complete(spec, values, sources) or has_local is None:
             return None
-        request = {**extra, **values}
-        locked = {k: identity(v) for k, v in request.items()} if has_local else request
-        digest = hashlib.sha256(canonical_json(locked).encode("utf-8")).hexdigest()
-        return Job(key, spec.job_id, spec.index, request, mode, f"sha256:{digest}", spec.line)
+        request = {**extra, **values} if extra else values
+        return Job(key, spec.job_id, spec.index, request, mode, spec.line)
 
     def complete(self, spec: JobSpec, values: dict[str, Any], sources: dict[str, int]) -> bool:
         """Report missing inputs, a missing prompt, what the catalog says; whether all is well."""
