@@ -48,11 +48,17 @@ class JobSpec:
             self.inferred = infer_operation(self.values)
         self.key_parts = [[f"{name}={key_value(v)}" for v in items] for name, _, items in self.axes]
 
-    def to_render(self, sources: dict[str, int]) -> list[str]:
-        """Fields to render and check: the templated ones and those the matrix set."""
-        if not sources:
-            return self.templated
-        return list(dict.fromkeys([*self.templated, *sources]))
+    def prepare(self, request_fields: frozenset[str], integer_fields: tuple[str, ...]) -> None:
+        """What every combination does alike, worked out once for the job."""
+        # (axis index, field) of the axes that set a request field
+        self.request_axes = [
+            (i, name) for i, (name, _, _) in enumerate(self.axes) if name in request_fields
+        ]
+        # fields to render and check: the templated ones and those the matrix sets
+        self.checked = list(dict.fromkeys([*self.templated, *(n for _, n in self.request_axes)]))
+        # the integer fields a combination has (each has the same fields)
+        present = {*self.values, *(name for _, name in self.request_axes)}
+        self.integer_fields = [name for name in integer_fields if name in present]
 
     def names_of(self, name: str, position: int, value: Any) -> tuple[str, ...]:
         found = self.names.get((name, position))
@@ -66,13 +72,6 @@ class JobSpec:
         if position >= 0:
             return (*self.path, "matrix", self.keys[name], position)
         return self.paths[name]
-
-    def key(self, combo: tuple[int, ...]) -> str:
-        """``id``, or ``id[name=value,...]`` (names sorted) for one matrix combination."""
-        if not self.axes:
-            return self.job_id
-        parts = ",".join([part[i] for part, i in zip(self.key_parts, combo, strict=True)])
-        return f"{self.job_id}[{parts}]"
 
 
 def key_value(value: Any) -> str:

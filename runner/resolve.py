@@ -115,8 +115,17 @@ class Expander:
         self.keys += count
         spec = JobSpec(job_id, index, path, values, paths, extra, extra_paths, axes)
         spec.line = self.line_of(index)
-        for combo in itertools.product(*(range(len(items)) for _, _, items in axes)):
-            job = self.combination(spec, combo)
+        spec.prepare(self.reader.request_fields, self.reader.integer_fields)
+        if not axes:
+            job = self.combination(spec, (), job_id)
+            if job is not None:
+                yield job
+            return
+        # The combinations, and their keys from the pre-spelt parts, in one order.
+        combos = itertools.product(*(range(len(items)) for _, _, items in axes))
+        keys = (f"{job_id}[{','.join(parts)}]" for parts in itertools.product(*spec.key_parts))
+        for combo, key in zip(combos, keys, strict=True):
+            job = self.combination(spec, combo, key)
             if job is not None:
                 yield job
 
@@ -188,28 +197,36 @@ class Expander:
             self.report.add(path, str(problem))
             return None
 
-    def combination(self, spec: JobSpec, combo: tuple[int, ...]) -> Job | None:
-        values = dict(spec.values)
-        env = dict(self.vars) if self.vars else {}
+    def combination(self, spec: JobSpec, combo: tuple[int, ...], key: str) -> Job | None:
+        values = spec.values.copy()
         sources: dict[str, int] = {}
-        for (name, _yaml_key, items), position in zip(spec.axes, combo, strict=True):
-            env[name] = items[position]
-            if name in self.reader.request_fields:
-                values[name] = items[position]
-                sources[name] = position
-        key = spec.key(combo)
+        for axis, name in spec.request_axes:
+            position = combo[axis]
+            values[name] = spec.axes[axis][2][position]
+            sources[name] = position
+        env: dict[str, Any] = {}
+        if spec.templated or spec.extra_templated:  # only templates read variables
+            axes = zip(spec.axes, combo, strict=True)
+            env = {**self.vars, **{name: items[i] for (name, _, items), i in axes}}
         ok = True
-        for name in spec.to_render(sources):
-            rendered, valid = self.rendered(spec, name, sources.get(name, -1), values[name], env)
+        for name in spec.checked:
+            position = sources.get(name, -1)
+            plain = spec.plain.get((name, position))
+            if plain is not None:  # a matrix item without templates: checked once
+                ok = ok and plain
+                continue
+            rendered, valid = self.rendered(spec, name, position, values[name], env)
             values[name] = rendered
             ok = ok and valid
-        extra = dict(spec.extra)
-        for name in spec.extra_templated:
-            try:
-                extra[name] = templates.render(extra[name], env)
-            except templates.TemplateProblem as problem:
-                self.template_problem(spec.extra_paths[name], problem, env)
-                ok = False
+        extra = spec.extra
+        if spec.extra_templated:
+            extra = dict(extra)
+            for name in spec.extra_templated:
+                try:
+                    extra[name] = templates.render(extra[name], env)
+                except templates.TemplateProblem as problem:
+                    self.template_problem(spec.extra_paths[name], problem, env)
+                    ok = False
         job = self.finish(spec, key, values, sources, extra)
         return job if ok else None
 
@@ -217,12 +234,9 @@ class Expander:
         self, spec: JobSpec, name: str, position: int, value: Any, env: dict[str, Any]
     ) -> tuple[Any, bool]:
         """``value`` of field ``name`` rendered and checked, once per distinct input."""
-        plain = spec.plain.get((name, position))
-        if plain is not None:  # a matrix item without templates: checked once
-            return value, plain
         names = spec.names_of(name, position, value)
         try:
-            used = tuple(env.get(n) for n in names)
+            used = tuple(map(env.get, names))
             # with the types: 1, 1.0 and true are equal keys but render differently
             cache_key: tuple[Any, ...] | None = (name, position, used, tuple(map(type, used)))
             hash(cache_key)
@@ -261,7 +275,7 @@ class Expander:
         extra: dict[str, Any],
     ) -> Job | None:
         has_local = self.local.resolve(spec, values, sources)
-        for name in self.reader.integer_fields:  # 42.0 passes as an integer: send 42
+        for name in spec.integer_fields:  # 42.0 passes as an integer: send 42
             number = values.get(name)
             if type(number) is float and number.is_integer():
                 values[name] = int(number)
