@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from runner import checks, files
-from runner.job import OUTPUT_NAME_VARS, SAFE_MAX, Job, output_name, safe_component
+from runner.job import OUTPUT_NAME_VARS, SAFE_MAX, Job, all_safe, output_name, safe_component
 
 _WIDEST = {"job": SAFE_MAX, "id": SAFE_MAX, "model": SAFE_MAX, "operation": SAFE_MAX}
 _WIDEST_SEED = 2**32 - 1  # a drawn seed has fewer digits, a sent one no more
@@ -35,7 +35,7 @@ def clash(template: str, jobs: Sequence[Job]) -> str | None:
         return None
     # With ${job} in the name, jobs whose keys are already safe file names
     # cannot clash with one another (keys are unique), only with the others.
-    if "${job}" in template and all(safe_component(j.key) == j.key for j in jobs):
+    if "${job}" in template and all_safe([job.key for job in jobs]):
         return None
     # When the name varies with the key alone, one set of safe keys tells.
     by_key_alone = set(re.findall(r"\$\{([^}]*)\}", template)) <= {"job", "index"}

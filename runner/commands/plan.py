@@ -74,7 +74,7 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
 def _print(plan: Plan, out: TextIO) -> None:
     out.write(f"{plan.manifest.display} (lockfile {plan.lockfile.name})\n")
     width = max((len(item.key) for item in plan.items), default=0)
-    for item in plan.items:
-        out.write(f"  {item.action:<9}{item.key:<{width}}  {item.reason}\n")
+    # one write of all the lines: 100,000 writes cost a tenth of a second
+    out.write("".join(f"  {i.action:<9}{i.key:<{width}}  {i.reason}\n" for i in plan.items))
     totals = ", ".join(f"{n} {VERBS[action]}" for action, n in plan.counts().items())
     out.write(f"  {totals or 'no jobs selected'}\n")
