@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from runner.manifest import Path_
 
 
+_DECIDE_OPERATION = INFERENCE_INPUTS | {"operation"}
+
+
 @dataclass
 class JobSpec:
     """What all the combinations of one job share."""
@@ -44,7 +47,7 @@ class JobSpec:
         # the operation inferred from inputs no matrix axis changes: once per job
         self.inferred: str | None = None
         varying = {name for name, _, _ in self.axes} | set(self.templated)
-        if not varying & {*INFERENCE_INPUTS, "operation"}:
+        if varying.isdisjoint(_DECIDE_OPERATION):
             self.inferred = infer_operation(self.values)
         self.key_parts = [[f"{name}={key_value(v)}" for v in items] for name, _, items in self.axes]
 

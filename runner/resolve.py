@@ -234,6 +234,8 @@ class Expander:
         self, spec: JobSpec, name: str, position: int, value: Any, env: dict[str, Any]
     ) -> tuple[Any, bool]:
         """``value`` of field ``name`` rendered and checked, once per distinct input."""
+        if not spec.axes:  # one combination: nothing to reuse
+            return self.render_checked(spec, name, position, value, env)
         names = spec.names_of(name, position, value)
         try:
             used = tuple(map(env.get, names))
@@ -244,18 +246,24 @@ class Expander:
             cache_key = None
         if cache_key is not None and cache_key in spec.cache:
             return spec.cache[cache_key]
-        where = spec.where(name, position)
-        try:
-            result = templates.render(value, env, typed=name not in self.reader.text_fields)
-            outcome = (result, self.reader.check(name, result, where))
-        except templates.TemplateProblem as problem:
-            self.template_problem(where, problem, env)
-            outcome = (value, False)
+        outcome = self.render_checked(spec, name, position, value, env)
         if position >= 0 and not names:
             spec.plain[(name, position)] = outcome[1]
         elif cache_key is not None:
             spec.cache[cache_key] = outcome
         return outcome
+
+    def render_checked(
+        self, spec: JobSpec, name: str, position: int, value: Any, env: dict[str, Any]
+    ) -> tuple[Any, bool]:
+        """``value`` of field ``name`` rendered and checked; whether it is valid."""
+        where = spec.where(name, position)
+        try:
+            result = templates.render(value, env, typed=name not in self.reader.text_fields)
+            return result, self.reader.check(name, result, where)
+        except templates.TemplateProblem as problem:
+            self.template_problem(where, problem, env)
+            return value, False
 
     def template_problem(
         self, where: Path_, problem: templates.TemplateProblem, env: dict[str, Any]

@@ -57,8 +57,11 @@ def make_loader(base: type) -> type:
         yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {}
 
         def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
-            # Most scalars are plain words: skip the regex scan when no resolver could match.
-            if kind is ScalarNode and implicit[0] and value and value[0] not in _SPECIAL_FIRST:
+            # Most scalars are plain words: skip the regex scan when no resolver could
+            # match; a quoted one is text (no path resolvers are set: PyYAML says so too).
+            if kind is ScalarNode and (
+                not implicit[0] or (value and value[0] not in _SPECIAL_FIRST)
+            ):
                 return STR
             tag: str = super().resolve(kind, value, implicit)
             return tag
