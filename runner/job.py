@@ -89,7 +89,8 @@ class Job:
 
     @functools.cached_property
     def fingerprint(self) -> str:
-        """"sha256:" + hex of the canonical JSON of ``locked_request(None)``.
+        """The request's identity: "sha256:" + hex of the canonical JSON of
+        ``locked_request(None)``.
 
         Worked out on first use: validating or planning a manifest without a
         lockfile needs none (a tenth of the time of a 100,000-job manifest).

@@ -42,6 +42,7 @@ class JobSpec:
         self.keys = {name: key for name, key, _ in self.axes}
         self.cache: dict[tuple[Any, ...], tuple[Any, bool]] = {}
         self.names: dict[tuple[str, int], tuple[str, ...]] = {}
+        self.used: dict[tuple[str, int], tuple[int, ...]] = {}
         self.plain: dict[tuple[str, int], bool] = {}
         # "name=value" of every matrix item, spelt once, for the job keys
         # the operation inferred from inputs no matrix axis changes: once per job
@@ -68,6 +69,16 @@ class JobSpec:
         if found is None:
             found = tuple(dict.fromkeys(templates.names(value)))
             self.names[(name, position)] = found
+        return found
+
+    def axes_used(self, name: str, position: int, value: Any) -> tuple[int, ...]:
+        """The indexes of the matrix axes whose items the templates of ``value`` name."""
+        found = self.used.get((name, position))
+        if found is None:
+            index = {axis: i for i, (axis, _, _) in enumerate(self.axes)}
+            names = self.names_of(name, position, value)
+            found = tuple(index[n] for n in names if n in index)
+            self.used[(name, position)] = found
         return found
 
     def where(self, name: str, position: int) -> Path_:

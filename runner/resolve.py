@@ -204,10 +204,6 @@ class Expander:
             position = combo[axis]
             values[name] = spec.axes[axis][2][position]
             sources[name] = position
-        env: dict[str, Any] = {}
-        if spec.templated or spec.extra_templated:  # only templates read variables
-            axes = zip(spec.axes, combo, strict=True)
-            env = {**self.vars, **{name: items[i] for (name, _, items), i in axes}}
         ok = True
         for name in spec.checked:
             position = sources.get(name, -1)
@@ -215,11 +211,12 @@ class Expander:
             if plain is not None:  # a matrix item without templates: checked once
                 ok = ok and plain
                 continue
-            rendered, valid = self.rendered(spec, name, position, values[name], env)
+            rendered, valid = self.rendered(spec, name, position, values[name], combo)
             values[name] = rendered
             ok = ok and valid
         extra = spec.extra
         if spec.extra_templated:
+            env = self.env(spec, combo)
             extra = dict(extra)
             for name in spec.extra_templated:
                 try:
@@ -230,26 +227,31 @@ class Expander:
         job = self.finish(spec, key, values, sources, extra)
         return job if ok else None
 
+    def env(self, spec: JobSpec, combo: tuple[int, ...]) -> dict[str, Any]:
+        """The variables templates of one combination see: ``vars``, then its matrix items."""
+        axes = zip(spec.axes, combo, strict=True)
+        return {**self.vars, **{name: items[i] for (name, _, items), i in axes}}
+
     def rendered(
-        self, spec: JobSpec, name: str, position: int, value: Any, env: dict[str, Any]
+        self, spec: JobSpec, name: str, position: int, value: Any, combo: tuple[int, ...]
     ) -> tuple[Any, bool]:
         """``value`` of field ``name`` rendered and checked, once per distinct input."""
         if not spec.axes:  # one combination: nothing to reuse
-            return self.render_checked(spec, name, position, value, env)
-        names = spec.names_of(name, position, value)
-        try:
-            used = tuple(map(env.get, names))
-            # with the types: 1, 1.0 and true are equal keys but render differently
-            cache_key: tuple[Any, ...] | None = (name, position, used, tuple(map(type, used)))
-            hash(cache_key)
-        except TypeError:  # a list or mapping among the values: no caching
+            return self.render_checked(spec, name, position, value, self.vars)
+        # What the rendering reads: the variables (the same for every combination)
+        # and the items of the matrix axes its templates name, known by position.
+        axes = spec.axes_used(name, position, value)
+        if position >= 0 and not spec.names_of(name, position, value):
             cache_key = None
-        if cache_key is not None and cache_key in spec.cache:
-            return spec.cache[cache_key]
-        outcome = self.render_checked(spec, name, position, value, env)
-        if position >= 0 and not names:
+        else:
+            cache_key = (name, position, tuple([combo[i] for i in axes]))
+            found = spec.cache.get(cache_key)
+            if found is not None:
+                return found
+        outcome = self.render_checked(spec, name, position, value, self.env(spec, combo))
+        if cache_key is None:
             spec.plain[(name, position)] = outcome[1]
-        elif cache_key is not None:
+        else:
             spec.cache[cache_key] = outcome
         return outcome
 
