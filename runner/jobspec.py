@@ -52,7 +52,12 @@ class JobSpec:
             self.inferred = infer_operation(self.values)
         self.key_parts = [[f"{name}={key_value(v)}" for v in items] for name, _, items in self.axes]
 
-    def prepare(self, request_fields: frozenset[str], integer_fields: tuple[str, ...]) -> None:
+    def prepare(
+        self,
+        request_fields: frozenset[str],
+        integer_fields: tuple[str, ...],
+        judged_by: frozenset[str],
+    ) -> None:
         """What every combination does alike, worked out once for the job."""
         # (axis index, field) of the axes that set a request field
         self.request_axes = [
@@ -63,6 +68,9 @@ class JobSpec:
         # the integer fields a combination has (each has the same fields)
         present = {*self.values, *(name for _, name in self.request_axes)}
         self.integer_fields = [name for name in integer_fields if name in present]
+        # the fields the completeness and catalog checks read that combinations vary in
+        self.judged = [name for name in self.checked if name in judged_by]
+        self.clean: set[tuple[Any, ...]] = set()  # what those were in combinations found clean
 
     def names_of(self, name: str, position: int, value: Any) -> tuple[str, ...]:
         found = self.names.get((name, position))

@@ -24,7 +24,13 @@ from runner.localfields import LocalFields
 from runner.manifest import Path_, Report
 from runner.modelcheck import Finding, ModelCheck
 from runner.models import OPERATIONS, ModelMatrix
-from runner.operations import PROMPT_REQUIRED, conflicts, infer_operation, missing_inputs
+from runner.operations import (
+    PROMPT_REQUIRED,
+    READ_FIELDS,
+    conflicts,
+    infer_operation,
+    missing_inputs,
+)
 
 MAX_JOBS = 1_000_000
 DEFAULT_MODEL = models.DEFAULT_MODEL  # the newest reference's default; written out
@@ -49,6 +55,7 @@ class Expander:
         self.local = LocalFields(self.inputs, report)
         self.reader = FieldReader(report)
         self.models = ModelCheck(matrix, allow_unknown)
+        self.judged_by = READ_FIELDS | self.models.reads  # what ``complete`` reads, but the prompt
         self.default_model = matrix.default_model or DEFAULT_MODEL
         raw_vars = data.get("vars")
         items = raw_vars.items() if isinstance(raw_vars, dict) else ()
@@ -115,7 +122,7 @@ class Expander:
         self.keys += count
         spec = JobSpec(job_id, index, path, values, paths, extra, extra_paths, axes)
         spec.line = self.line_of(index)
-        spec.prepare(self.reader.request_fields, self.reader.integer_fields)
+        spec.prepare(self.reader.request_fields, self.reader.integer_fields, self.judged_by)
         if not axes:
             job = self.combination(spec, (), job_id)
             if job is not None:
@@ -309,7 +316,20 @@ class Expander:
         return Job(key, spec.job_id, spec.index, request, mode, spec.line)
 
     def complete(self, spec: JobSpec, values: dict[str, Any], sources: dict[str, int]) -> bool:
-        """Report missing inputs, a missing prompt, what the catalog says; whether all is well."""
+        """Report missing inputs, a missing prompt, what the catalog says; whether all is well.
+
+        A combination that agrees with one found clean on every field read here
+        (those the combinations of its job vary in) is clean too: not judged again.
+        """
+        alike: tuple[Any, ...] | None = (
+            bool(values.get("prompt")),
+            *[(values.get(name), type(values.get(name))) for name in spec.judged],
+        )
+        try:
+            if alike in spec.clean:
+                return True
+        except TypeError:  # a list among the values: judged each time
+            alike = None
         operation, model = values["operation"], values["model"]
         missing = missing_inputs(values, operation)
         problems = [missing] if missing else []
@@ -320,6 +340,8 @@ class Expander:
         if isinstance(model, str) and model and operation in OPERATIONS:
             findings = self.models.findings(model, operation, values)
         if not problems and not findings:
+            if alike is not None:
+                spec.clean.add(alike)
             return True
         label = f"jobs[{spec.index}] ({spec.job_id})" if spec.job_id else f"jobs[{spec.index}]"
         for problem in problems:
