@@ -208,15 +208,32 @@ def safe_component(text: str) -> str:
     return cleaned[:SAFE_MAX] or "_"
 
 
-def all_safe(texts: Sequence[str]) -> bool:
-    """Whether ``safe_component`` leaves every one of ``texts`` as it is (loops in C:
-    100,000 job keys are checked in milliseconds)."""
+_UNSAFE_BUT_NEWLINE = re.compile(r"[^A-Za-z0-9._=,+\[\]\n-]")
+
+
+def safe_components(texts: Sequence[str]) -> list[str]:
+    """``safe_component`` of each of ``texts``, the replacing done in one pass."""
+    joined = "\n".join(texts)
+    if texts and joined.count("\n") == len(texts) - 1:  # no newline in a text
+        cleaned = _UNSAFE_BUT_NEWLINE.sub("_", joined).split("\n")
+        if all_safe_but_characters(cleaned):
+            return cleaned
+    return [safe_component(text) for text in texts]
+
+
+def all_safe_but_characters(texts: Sequence[str]) -> bool:
+    """None of ``texts`` is empty, starts with a dot or is longer than SAFE_MAX."""
     return (
         all(texts)
         and max(map(len, texts), default=0) <= SAFE_MAX
         and not any(map(operator.methodcaller("startswith", "."), texts))
-        and _UNSAFE.search("".join(texts)) is None
     )
+
+
+def all_safe(texts: Sequence[str]) -> bool:
+    """Whether ``safe_component`` leaves every one of ``texts`` as it is (loops in C:
+    100,000 job keys are checked in milliseconds)."""
+    return all_safe_but_characters(texts) and _UNSAFE.search("".join(texts)) is None
 
 
 def _seed_text(seed: Any) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from runner import checks, files
-from runner.job import OUTPUT_NAME_VARS, SAFE_MAX, Job, all_safe, output_name, safe_component
+from runner.job import OUTPUT_NAME_VARS, SAFE_MAX, Job, all_safe, output_name, safe_components
 
 _WIDEST = {"job": SAFE_MAX, "id": SAFE_MAX, "model": SAFE_MAX, "operation": SAFE_MAX}
 _WIDEST_SEED = 2**32 - 1  # a drawn seed has fewer digits, a sent one no more
@@ -39,7 +39,7 @@ def clash(template: str, jobs: Sequence[Job]) -> str | None:
         return None
     # When the name varies with the key alone, one set of safe keys tells.
     by_key_alone = set(re.findall(r"\$\{([^}]*)\}", template)) <= {"job", "index"}
-    if by_key_alone and len({safe_component(j.key) for j in jobs}) == len(jobs):
+    if by_key_alone and len(set(safe_components([job.key for job in jobs]))) == len(jobs):
         return None
     seen: dict[str, str] = {}
     clashes: list[tuple[str, str, str]] = []

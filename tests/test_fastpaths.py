@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runner import manifest, schema
-from runner.job import all_safe, safe_component
+from runner.job import all_safe, safe_component, safe_components
 
 FIELDS = schema.request_fields()
 # Values at the edges of what the request schema takes, and of what the two
@@ -128,3 +128,15 @@ def test_all_safe_is_a_safe_component_per_text(texts: list[str]) -> None:
 )
 def test_all_safe_cases(texts: list[str], expected: bool) -> None:
     assert all_safe(texts) is expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from("ab.:/\n_-[]=é"), max_size=205), max_size=6))
+def test_safe_components_is_a_safe_component_per_text(texts: list[str]) -> None:
+    assert safe_components(texts) == [safe_component(t) for t in texts]
+
+
+def test_safe_components_cases() -> None:
+    keys = ["a[ratio=16:9]", "a[ratio=16_9]", "b"]
+    assert safe_components(keys) == ["a[ratio=16_9]", "a[ratio=16_9]", "b"]
+    assert safe_components([".a:", "x" * 300, "", "a\nb"]) == ["a_", "x" * 200, "_", "a_b"]
