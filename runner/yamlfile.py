@@ -234,6 +234,9 @@ class _Builder:
         self.problems.append(Diagnostic(self.file, line, col, message))
 
     def build(self, node: Node) -> Any:
+        # The tree is kept to locate diagnostics, by where each node starts: its end
+        # (80 bytes a node, a sixth of a large manifest's tree) is let go.
+        node.end_mark = None
         if node.tag == STR and isinstance(node, ScalarNode):
             # Text, most of a manifest: nothing to check, nothing below it, so no
             # record is kept of it for its aliases (it is simply built again).
@@ -293,6 +296,7 @@ class _Builder:
         result: dict[str, Any] = {}
         merged: list[Node] = []
         for knode, vnode in node.value:
+            knode.end_mark = None
             if knode.tag == MERGE:
                 merged.extend(vnode.value if isinstance(vnode, SequenceNode) else [vnode])
                 continue
