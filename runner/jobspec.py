@@ -66,8 +66,11 @@ class JobSpec:
         # fields to render and check: the templated ones and those the matrix sets
         self.checked = list(dict.fromkeys([*self.templated, *(n for _, n in self.request_axes)]))
         # the integer fields a combination has (each has the same fields)
-        present = {*self.values, *(name for _, name in self.request_axes)}
-        self.integer_fields = [name for name in integer_fields if name in present]
+        self.present = {*self.values, *(name for _, name in self.request_axes)}
+        self.has_inputs = True  # whether local input fields are among them (set by the caller)
+        self.integer_fields = [name for name in integer_fields if name in self.present]
+        # the matrix axes each templated field's templates name
+        self.template_axes = {n: self.axes_used(n, -1, self.values[n]) for n in self.templated}
         # the fields the completeness and catalog checks read that combinations vary in
         self.judged = [name for name in self.checked if name in judged_by]
         self.clean: set[tuple[Any, ...]] = set()  # what those were in combinations found clean

@@ -20,7 +20,7 @@ from runner.fields import RUNNER_FIELDS, FieldReader, Fields
 from runner.inputs import InputProblem, LocalInputs
 from runner.job import Job, OutputSettings, SeedMode
 from runner.jobspec import JobSpec, derived_seed
-from runner.localfields import LocalFields
+from runner.localfields import LOCAL_FIELDS, LocalFields
 from runner.manifest import Path_, Report
 from runner.modelcheck import Finding, ModelCheck
 from runner.models import OPERATIONS, ModelMatrix
@@ -123,6 +123,7 @@ class Expander:
         spec = JobSpec(job_id, index, path, values, paths, extra, extra_paths, axes)
         spec.line = self.line_of(index)
         spec.prepare(self.reader.request_fields, self.reader.integer_fields, self.judged_by)
+        spec.has_inputs = not spec.present.isdisjoint(LOCAL_FIELDS)
         if not axes:
             job = self.combination(spec, (), job_id)
             if job is not None:
@@ -218,6 +219,13 @@ class Expander:
             if plain is not None:  # a matrix item without templates: checked once
                 ok = ok and plain
                 continue
+            if position < 0 and spec.axes:  # a templated field, rendered before?
+                used = tuple([combo[i] for i in spec.template_axes[name]])
+                found = spec.cache.get((name, -1, used))
+                if found is not None:
+                    values[name], valid = found
+                    ok = ok and valid
+                    continue
             rendered, valid = self.rendered(spec, name, position, values[name], combo)
             values[name] = rendered
             ok = ok and valid
@@ -291,7 +299,7 @@ class Expander:
         sources: dict[str, int],
         extra: dict[str, Any],
     ) -> Job | None:
-        has_local = self.local.resolve(spec, values, sources)
+        has_local = self.local.resolve(spec, values, sources) if spec.has_inputs else False
         for name in spec.integer_fields:  # 42.0 passes as an integer: send 42
             number = values.get(name)
             if type(number) is float and number.is_integer():
