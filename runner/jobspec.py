@@ -70,7 +70,9 @@ class JobSpec:
         self.has_inputs = True  # whether local input fields are among them (set by the caller)
         self.integer_fields = [name for name in integer_fields if name in self.present]
         # the matrix axes each templated field's templates name
-        self.template_axes = {n: self.axes_used(n, -1, self.values[n]) for n in self.templated}
+        self.template_axes = (
+            {n: self.axes_used(n, -1, self.values[n]) for n in self.templated} if self.axes else {}
+        )
         # the fields the completeness and catalog checks read that combinations vary in
         self.judged = [name for name in self.checked if name in judged_by]
         self.clean: set[tuple[Any, ...]] = set()  # what those were in combinations found clean

@@ -329,15 +329,17 @@ class Expander:
         A combination that agrees with one found clean on every field read here
         (those the combinations of its job vary in) is clean too: not judged again.
         """
-        alike: tuple[Any, ...] | None = (
-            bool(values.get("prompt")),
-            *[(values.get(name), type(values.get(name))) for name in spec.judged],
-        )
-        try:
-            if alike in spec.clean:
-                return True
-        except TypeError:  # a list among the values: judged each time
-            alike = None
+        alike: tuple[Any, ...] | None = None
+        if spec.axes:  # a job of one combination has nothing to reuse
+            alike = (
+                bool(values.get("prompt")),
+                *[(values.get(name), type(values.get(name))) for name in spec.judged],
+            )
+            try:
+                if alike in spec.clean:
+                    return True
+            except TypeError:  # a list among the values: judged each time
+                alike = None
         operation, model = values["operation"], values["model"]
         missing = missing_inputs(values, operation)
         problems = [missing] if missing else []
