@@ -1,8 +1,11 @@
 """Turning checked manifest data into Jobs: defaults, vars, matrix, seeds, inputs.
 
-Work shared by the combinations of a matrix is done once per job; field values
+Work shared by the combinations of a matrix is done once per job: field values
 that did not come from a template or a matrix are checked once, where they are
-written, so a 100,000-job expansion costs little more than its fingerprints.
+written; each matrix item once; a rendering once per distinct set of the items
+it reads; the completeness and catalog checks once per distinct set of the
+values they read. So a 100,000-job expansion costs little more than building
+its jobs (whose fingerprints are worked out only when something reads them).
 """
 
 from __future__ import annotations
