@@ -59,6 +59,7 @@ class Expander:
         self.reader = FieldReader(report)
         self.models = ModelCheck(matrix, allow_unknown)
         self.judged_by = READ_FIELDS | self.models.reads  # what ``complete`` reads, but the prompt
+        self.clean_jobs: set[tuple[Any, ...]] = set()  # what those were in jobs found clean
         self.default_model = matrix.default_model or DEFAULT_MODEL
         raw_vars = data.get("vars")
         items = raw_vars.items() if isinstance(raw_vars, dict) else ()
@@ -330,19 +331,29 @@ class Expander:
         """Report missing inputs, a missing prompt, what the catalog says; whether all is well.
 
         A combination that agrees with one found clean on every field read here
-        (those the combinations of its job vary in) is clean too: not judged again.
+        (of a matrix job: those its combinations vary in; of a job without a
+        matrix: all of them, against the other such jobs) is clean too: not
+        judged again.
         """
-        alike: tuple[Any, ...] | None = None
-        if spec.axes:  # a job of one combination has nothing to reuse
+        alike: tuple[Any, ...] | None
+        if spec.axes:
+            memo = spec.clean
             alike = (
                 bool(values.get("prompt")),
                 *[(values.get(name), type(values.get(name))) for name in spec.judged],
             )
-            try:
-                if alike in spec.clean:
-                    return True
-            except TypeError:  # a list among the values: judged each time
-                alike = None
+        else:
+            memo = self.clean_jobs
+            judged_by = self.judged_by
+            alike = (
+                bool(values.get("prompt")),
+                *[(n, v, type(v)) for n, v in values.items() if n in judged_by],
+            )
+        try:
+            if alike in memo:
+                return True
+        except TypeError:  # a list among the values: judged each time
+            alike = None
         operation, model = values["operation"], values["model"]
         missing = missing_inputs(values, operation)
         problems = [missing] if missing else []
@@ -354,7 +365,7 @@ class Expander:
             findings = self.models.findings(model, operation, values)
         if not problems and not findings:
             if alike is not None:
-                spec.clean.add(alike)
+                memo.add(alike)
             return True
         label = f"jobs[{spec.index}] ({spec.job_id})" if spec.job_id else f"jobs[{spec.index}]"
         for problem in problems:

@@ -184,3 +184,23 @@ def test_combinations_judged_alike_only_when_they_agree_on_what_is_judged(
     code, out, err = validate(tmp_path, text.replace("    priority: 1\n", ""))
     assert (code, out) == (0, "m.yaml: ok (12 jobs)\n")
     assert err.splitlines() == [WARNINGS[1].replace("11:26", "8:26").replace("[1]", "[0]")]
+
+
+def test_jobs_without_a_matrix_judged_alike_only_when_they_agree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Jobs of the same keys are judged once for each set of the values the checks
+    # read: a job that differs in one of them (a duration, an empty prompt) is
+    # judged, and located, on its own.
+    jobs = [("a", "A reveal", 10), ("b", "A reveal", 8), ("c", "Another", 10), ("d", "", 10)]
+    text = "version: 1\njobs:\n" + "".join(
+        f"  - {{id: {i}, model: seed-x, prompt: '{p}', duration: {d}}}\n" for i, p, d in jobs
+    )
+    monkeypatch.chdir(tmp_path)
+    code, _, err = validate(tmp_path, text)
+    assert code == 2
+    assert err.splitlines()[:2] == [
+        "m.yaml:4:58: warning: jobs[1] (b): model seed-x takes durations 5, 10 for "
+        "text-to-video; 8 is not among them",
+        "m.yaml:6:5: error: jobs[3] (d): prompt is required for text-to-video (or prompt_file)",
+    ]
