@@ -44,12 +44,12 @@ class JobSpec:
         self.names: dict[tuple[str, int], tuple[str, ...]] = {}
         self.used: dict[tuple[str, int], tuple[int, ...]] = {}
         self.plain: dict[tuple[str, int], bool] = {}
-        # "name=value" of every matrix item, spelt once, for the job keys
         # the operation inferred from inputs no matrix axis changes: once per job
         self.inferred: str | None = None
         varying = {name for name, _, _ in self.axes} | set(self.templated)
         if varying.isdisjoint(_DECIDE_OPERATION):
             self.inferred = infer_operation(self.values)
+        # "name=value" of every matrix item, spelt once, for the job keys
         self.key_parts = [[f"{name}={key_value(v)}" for v in items] for name, _, items in self.axes]
 
     def prepare(
@@ -74,7 +74,7 @@ class JobSpec:
             {n: self.axes_used(n, -1, self.values[n]) for n in self.templated} if self.axes else {}
         )
         # the fields the completeness and catalog checks read that combinations vary in
-        self.judged = [name for name in self.checked if name in judged_by]
+        self.judged = [name for name in self.checked if name in judged_by] if self.axes else []
         self.clean: set[tuple[Any, ...]] = set()  # what those were in combinations found clean
 
     def names_of(self, name: str, position: int, value: Any) -> tuple[str, ...]:
