@@ -257,21 +257,22 @@ class Expander:
         """``value`` of field ``name`` rendered and checked, once per distinct input."""
         if not spec.axes:  # one combination: nothing to reuse
             return self.render_checked(spec, name, position, value, self.vars)
+        if position >= 0 and not templates.has_template(value):
+            # A matrix item without templates (nor a $${ to unescape): checked once,
+            # then taken as it is by every combination (see ``combination``).
+            valid = spec.plain[(name, position)] = self.reader.check(
+                name, value, spec.where(name, position)
+            )
+            return value, valid
         # What the rendering reads: the variables (the same for every combination)
         # and the items of the matrix axes its templates name, known by position.
         axes = spec.axes_used(name, position, value)
-        if position >= 0 and not spec.names_of(name, position, value):
-            cache_key = None
-        else:
-            cache_key = (name, position, tuple([combo[i] for i in axes]))
-            found = spec.cache.get(cache_key)
-            if found is not None:
-                return found
+        cache_key = (name, position, tuple([combo[i] for i in axes]))
+        found = spec.cache.get(cache_key)
+        if found is not None:
+            return found
         outcome = self.render_checked(spec, name, position, value, self.env(spec, combo))
-        if cache_key is None:
-            spec.plain[(name, position)] = outcome[1]
-        else:
-            spec.cache[cache_key] = outcome
+        spec.cache[cache_key] = outcome
         return outcome
 
     def render_checked(

@@ -442,6 +442,18 @@ def test_renders_are_reused_by_the_matrix_items_they_read(tmp_path: Path) -> Non
     ]
 
 
+def test_an_escaped_template_in_a_matrix_item_is_unescaped_in_every_combination(
+    tmp_path: Path,
+) -> None:
+    # Only an item without templates is taken as it is; one with $${ is rendered
+    # (once), so every combination sends the same text (the first one alone did).
+    jobs = load(
+        tmp_path,
+        "version: 1\njobs:\n  - id: e\n    matrix: {prompt: ['a $${x} b'], seed: [1, 2]}\n",
+    ).jobs
+    assert [j.request["prompt"] for j in jobs] == ["a ${x} b", "a ${x} b"]
+
+
 def test_a_template_problem_in_a_matrix_job_is_reported_once_where_it_is(
     tmp_path: Path,
 ) -> None:
