@@ -29,7 +29,9 @@ C  5,000 jobs of 0.5-1.5 s, 200 in flight, --no-download. Once plain: CPU per
    bytes written to the lockfile, its journal and their temp files, over the
    final lockfile's size. Without strace that half says so and is not measured.
 D  ``vidbatch validate`` and ``vidbatch plan`` (no lockfile) of a manifest that
-   expands to 100,000 jobs (benchmarks/validate_scale.py's manifest).
+   expands to 100,000 jobs (benchmarks/validate_scale.py's manifest: 100 jobs
+   with a matrix each), floor 2 s each (issue 11); and D', ``validate`` of
+   100,000 jobs written one by one (its --listed manifest), floor 4 s, 400 MB.
 F  60 jobs of 0.5-2 s, 6 in flight, under a gateway's noise (issue 11: a random
    6% of requests 429 with Retry-After 1 s, 6% 5xx, 2% of polls dropped, 2%
    garbled), at a rate that does not bind (100/s) and at the built-in default;
@@ -167,7 +169,7 @@ def report(rows: list[Figure], loads: dict[str, str], quick: bool) -> str:
         *(f"  - {name}: {state}" for name, state in loads.items()),
         "",
         "Ratio is value / ideal (span), or value / floor (the rest); the floor is the "
-        "bound on that ratio from issue 5 (F: issue 11).",
+        "bound on that ratio from issue 5 (D and F: issue 11).",
         "",
         "## Floors",
         "",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from runner.manifest.job import Job, Manifest, OutputSettings, RunSettings, SeedMode, fingerprint
+from runner.manifest.job import Job, Manifest, OutputSettings, RunSettings, SeedMode
 
 
 def make_job(key: str, index: int = 0, seed_mode: SeedMode = "fixed", **fields: Any) -> Job:
@@ -18,15 +18,13 @@ def make_job(key: str, index: int = 0, seed_mode: SeedMode = "fixed", **fields: 
     if seed_mode != "random":
         request["seed"] = index + 1
     request.update(fields)
-    job = Job(
+    return Job(
         key=key,
         job_id=key.split("[")[0],
         index=index,
         request=request,
         seed_mode=seed_mode,
-        fingerprint="",
     )
-    return Job(**{**job.__dict__, "fingerprint": fingerprint(job.locked_request(None))})
 
 
 def make_manifest(

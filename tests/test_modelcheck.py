@@ -160,3 +160,47 @@ def test_the_default_model_is_the_newest_documented_and_written_out(tmp_path: Pa
     job = loader.load(tmp_path / "d.yaml").jobs[0]
     assert job.request["model"] == "veo3.1" == models.builtin().default_model
     assert json.loads(json.dumps(job.body(None)))["model"] == "veo3.1"
+
+
+def test_combinations_judged_alike_only_when_they_agree_on_what_is_judged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The checks are skipped for a combination like one found clean: the seed
+    # varies and is not judged, so the clean 720p/default ones are judged once, but
+    # each resolution and service tier is still judged, where it is written.
+    text = (
+        "version: 1\njobs:\n  - id: grid\n    model: seed-x\n    prompt: A reveal\n"
+        "    priority: 1\n    matrix:\n      seed: [1, 2, 3]\n"
+        "      resolution: [720p, 1080p]\n      service_tier: [default, flex]\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    code, _, err = validate(tmp_path, text)
+    assert code == 2
+    assert err.splitlines()[:2] == [
+        "m.yaml:3:5: error: jobs[0] (grid): priority cannot be combined with service_tier: flex",
+        "m.yaml:9:26: warning: jobs[0] (grid): model seed-x takes resolutions 480p, 720p for "
+        "text-to-video; '1080p' is not among them",
+    ]
+    code, out, err = validate(tmp_path, text.replace("    priority: 1\n", ""))
+    assert (code, out) == (0, "m.yaml: ok (12 jobs)\n")
+    assert err.splitlines() == [WARNINGS[1].replace("11:26", "8:26").replace("[1]", "[0]")]
+
+
+def test_jobs_without_a_matrix_judged_alike_only_when_they_agree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Jobs of the same keys are judged once for each set of the values the checks
+    # read: a job that differs in one of them (a duration, an empty prompt) is
+    # judged, and located, on its own.
+    jobs = [("a", "A reveal", 10), ("b", "A reveal", 8), ("c", "Another", 10), ("d", "", 10)]
+    text = "version: 1\njobs:\n" + "".join(
+        f"  - {{id: {i}, model: seed-x, prompt: '{p}', duration: {d}}}\n" for i, p, d in jobs
+    )
+    monkeypatch.chdir(tmp_path)
+    code, _, err = validate(tmp_path, text)
+    assert code == 2
+    assert err.splitlines()[:2] == [
+        "m.yaml:4:58: warning: jobs[1] (b): model seed-x takes durations 5, 10 for "
+        "text-to-video; 8 is not among them",
+        "m.yaml:6:5: error: jobs[3] (d): prompt is required for text-to-video (or prompt_file)",
+    ]

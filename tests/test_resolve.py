@@ -424,6 +424,50 @@ def test_equal_but_differently_typed_values_render_differently(tmp_path: Path) -
     ]
 
 
+def test_renders_are_reused_by_the_matrix_items_they_read(tmp_path: Path) -> None:
+    # A template's rendering depends on the items of the axes it names alone:
+    # list items (unhashable) too, and an axis the template does not name
+    # (seed here) leaves it as it is.
+    jobs = load(
+        tmp_path,
+        "version: 1\nvars: {look: noir}\njobs:\n  - id: v\n"
+        "    prompt: 'refs ${refs}, ${look}'\n    extra: {tag: '${look}-${refs}'}\n"
+        "    matrix: {refs: [[a], [b, c]], seed: [1, 2]}\n",
+    ).jobs
+    assert [(j.key, j.request["prompt"], j.request["tag"]) for j in jobs] == [
+        ('v[refs=["a"],seed=1]', 'refs ["a"], noir', 'noir-["a"]'),
+        ('v[refs=["a"],seed=2]', 'refs ["a"], noir', 'noir-["a"]'),
+        ('v[refs=["b","c"],seed=1]', 'refs ["b", "c"], noir', 'noir-["b", "c"]'),
+        ('v[refs=["b","c"],seed=2]', 'refs ["b", "c"], noir', 'noir-["b", "c"]'),
+    ]
+
+
+def test_an_escaped_template_in_a_matrix_item_is_unescaped_in_every_combination(
+    tmp_path: Path,
+) -> None:
+    # Only an item without templates is taken as it is; one with $${ is rendered
+    # (once), so every combination sends the same text (the first one alone did).
+    jobs = load(
+        tmp_path,
+        "version: 1\njobs:\n  - id: e\n    matrix: {prompt: ['a $${x} b'], seed: [1, 2]}\n",
+    ).jobs
+    assert [j.request["prompt"] for j in jobs] == ["a ${x} b", "a ${x} b"]
+
+
+def test_a_template_problem_in_a_matrix_job_is_reported_once_where_it_is(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ManifestError) as caught:
+        load(
+            tmp_path,
+            "version: 1\nvars: {mood: warm}\njobs:\n  - id: v\n    prompt: 'a ${mod} shot'\n"
+            "    matrix: {seed: [1, 2, 3], aspect_ratio: ['16:9', '1:1']}\n",
+        )
+    assert [(d.line, d.col, d.message) for d in caught.value.diagnostics] == [
+        (5, 13, "jobs[0].prompt: undefined variable ${mod}; did you mean ${mood}?")
+    ]
+
+
 @pytest.mark.parametrize(
     ("value", "spelled"),
     [

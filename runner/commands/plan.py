@@ -127,12 +127,14 @@ def _print(plan: Plan, estimates: dict[str, Estimate], out: TextIO) -> None:
     out.write(f"{plan.manifest.display} (lockfile {plan.lockfile.name})\n")
     width = max((len(item.key) for item in plan.items), default=0)
     shown: dict[int, str] = {}  # jobs share estimates (costs.Estimator): each told once
+    lines = []
     for item in plan.items:
         found = estimates.get(item.key) if item.action in SENDS else None
         cost = ""
         if found is not None:
             cost = shown.get(id(found)) or shown.setdefault(id(found), f"; {found.text()}")
-        out.write(f"  {item.action:<9}{item.key:<{width}}  {item.reason}{cost}\n")
+        lines.append(f"  {item.action:<9}{item.key:<{width}}  {item.reason}{cost}\n")
+    out.write("".join(lines))  # one write: 100,000 writes cost a tenth of a second
     totals = ", ".join(f"{n} {VERBS[action]}" for action, n in plan.counts().items())
     out.write(f"  {totals or 'no jobs selected'}\n")
     if estimates:

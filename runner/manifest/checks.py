@@ -9,12 +9,12 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
-from functools import cache
-from typing import Any
-
-from jsonschema import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from runner.base import schema
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
 
 # Accepted spellings and the canonical field each stands for: the camelCase ones
 # of the first page, and the compatibility names of the newest API reference.
@@ -26,7 +26,6 @@ ALIASES = {
     "ratio": "aspect_ratio",
     "generate_audio": "output_audio",
 }
-_JSON_TYPES = {"string": str, "boolean": bool, "integer": int}
 MAX_SHOWN = 60
 _INTEGER_TEXT = re.compile(r"^\s*[-+]?[0-9]+\s*$")
 _NUMBER_TEXT = re.compile(r"^\s*[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\s*$")
@@ -153,23 +152,12 @@ def unknown_field(name: str, known: Iterable[str]) -> str:
     return f"unknown field; did you mean {hint}?" if hint else "unknown field"
 
 
-@cache
-def _simple_type(field: str) -> type | None:
-    """The Python type that alone decides validity of ``field``, if there is one."""
-    sub = schema.load("request")["properties"][field]
-    keys = set(sub) - {"description", "default"}
-    if keys == {"type"} and sub["type"] in _JSON_TYPES:
-        return _JSON_TYPES[sub["type"]]
-    return None
-
-
 Problem = tuple[tuple[str | int, ...], str]
 
 
 def field_problems(field: str, value: Any) -> tuple[Problem, ...]:
     """(path below the field, message) for each problem of ``value`` in request field ``field``."""
-    simple = _simple_type(field)
-    if simple is not None and type(value) is simple:
+    if schema.surely_valid(schema.fast_field_validator(field), value):
         return ()
     errors = schema.field_validator(field).iter_errors(value)
     return tuple(

@@ -39,11 +39,27 @@ class FieldReader:
         self.text_fields = frozenset(k for k, v in properties.items() if v.get("type") == "string")
         self.integer_fields = tuple(k for k, v in properties.items() if v.get("type") == "integer")
         self._checked: dict[tuple[str, type, Any], tuple[checks.Problem, ...]] = {}
+        # (keys of a mapping, allowed) -> (key, field) of each request field in it,
+        # or None when some key needs more than that (an alias given twice, extra,
+        # an unknown key): most jobs of a large manifest have the same keys.
+        self._shapes: dict[tuple[Any, ...], list[tuple[str, str]] | None] = {}
 
     def read(self, raw: Any, path: Path_, allowed: tuple[str, ...]) -> Fields:
         """Normalise aliases, refuse unknown keys, check literal values."""
         result = Fields()
         if not isinstance(raw, dict):
+            return result
+        shape = (allowed, *raw)
+        plain = self._shapes.get(shape, ())
+        if plain == ():
+            plain = self._shapes[shape] = self._plain(raw, allowed)
+        if plain is not None:
+            for spelling, field_name in plain:
+                value, where = raw[spelling], (*path, spelling)
+                result.values[field_name] = value
+                result.paths[field_name] = where
+                if not templates.has_template(value):
+                    self.check(field_name, value, where)
             return result
         spelt: dict[Any, Any] = {}  # canonical name to the key that gave its value
         for key, value in raw.items():
@@ -70,6 +86,19 @@ class FieldReader:
                 if not templates.has_template(value):
                     self.check(name, value, (*path, key))
         return result
+
+    def _plain(self, raw: dict[str, Any], allowed: tuple[str, ...]) -> list[tuple[str, str]] | None:
+        """(key, field) of each request field of ``raw``, or None when some key is
+        not simply a request field or an allowed one."""
+        found: list[tuple[str, str]] = []
+        for key in raw:
+            name = checks.ALIASES.get(key, key)
+            if key in allowed and key != "extra":
+                continue
+            if name not in self.request_fields or any(name == n for _, n in found):
+                return None
+            found.append((key, name))
+        return found
 
     def check(self, name: str, value: Any, path: Path_) -> bool:
         """Report every problem of ``value`` for field ``name``; whether it is valid."""

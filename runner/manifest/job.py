@@ -10,9 +10,10 @@ import base64
 import functools
 import hashlib
 import json
+import operator
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -77,7 +78,8 @@ class Job:
     """One job key of a manifest, fully resolved and validated.
 
     ``request`` is the body to send, except that local inputs are LocalFile values
-    and a ``seed: random`` job has no seed yet (``seed_mode == "random"``).
+    and a ``seed: random`` job has no seed yet (``seed_mode == "random"``); it is
+    not changed after the Job is made (its fingerprint is kept once read).
     """
 
     key: str
@@ -85,8 +87,17 @@ class Job:
     index: int  # position of the job in the manifest's ``jobs`` list
     request: Mapping[str, Any]
     seed_mode: SeedMode
-    fingerprint: str  # "sha256:" + hex of the canonical JSON of locked_request(None)
     line: int = 0  # 1-based line of the job in the manifest, for messages
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """The request's identity: "sha256:" + hex of the canonical JSON of
+        ``locked_request(None)``.
+
+        Worked out on first use: validating or planning a manifest without a
+        lockfile needs none (a tenth of the time of a 100,000-job manifest).
+        """
+        return fingerprint(self.locked_request(None))
 
     @property
     def model(self) -> str:
@@ -197,6 +208,34 @@ def safe_component(text: str) -> str:
         return text[:SAFE_MAX] or "_"
     cleaned = _UNSAFE.sub("_", text).lstrip(".")
     return cleaned[:SAFE_MAX] or "_"
+
+
+_UNSAFE_BUT_NEWLINE = re.compile(r"[^A-Za-z0-9._=,+\[\]\n-]")
+
+
+def safe_components(texts: Sequence[str]) -> list[str]:
+    """``safe_component`` of each of ``texts``, the replacing done in one pass."""
+    joined = "\n".join(texts)
+    if texts and joined.count("\n") == len(texts) - 1:  # no newline in a text
+        cleaned = _UNSAFE_BUT_NEWLINE.sub("_", joined).split("\n")
+        if all_safe_but_characters(cleaned):
+            return cleaned
+    return [safe_component(text) for text in texts]
+
+
+def all_safe_but_characters(texts: Sequence[str]) -> bool:
+    """None of ``texts`` is empty, starts with a dot or is longer than SAFE_MAX."""
+    return (
+        all(texts)
+        and max(map(len, texts), default=0) <= SAFE_MAX
+        and not any(map(operator.methodcaller("startswith", "."), texts))
+    )
+
+
+def all_safe(texts: Sequence[str]) -> bool:
+    """Whether ``safe_component`` leaves every one of ``texts`` as it is (loops in C:
+    100,000 job keys are checked in milliseconds)."""
+    return all_safe_but_characters(texts) and _UNSAFE.search("".join(texts)) is None
 
 
 def _seed_text(seed: Any) -> str:

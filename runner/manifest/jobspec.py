@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from runner.manifest.problems import Path_
 
 
+_DECIDE_OPERATION = INFERENCE_INPUTS | {"operation"}
+
+
 @dataclass
 class JobSpec:
     """What all the combinations of one job share."""
@@ -39,20 +42,40 @@ class JobSpec:
         self.keys = {name: key for name, key, _ in self.axes}
         self.cache: dict[tuple[Any, ...], tuple[Any, bool]] = {}
         self.names: dict[tuple[str, int], tuple[str, ...]] = {}
+        self.used: dict[tuple[str, int], tuple[int, ...]] = {}
         self.plain: dict[tuple[str, int], bool] = {}
-        # "name=value" of every matrix item, spelt once, for the job keys
         # the operation inferred from inputs no matrix axis changes: once per job
         self.inferred: str | None = None
         varying = {name for name, _, _ in self.axes} | set(self.templated)
-        if not varying & {*INFERENCE_INPUTS, "operation"}:
+        if varying.isdisjoint(_DECIDE_OPERATION):
             self.inferred = infer_operation(self.values)
+        # "name=value" of every matrix item, spelt once, for the job keys
         self.key_parts = [[f"{name}={key_value(v)}" for v in items] for name, _, items in self.axes]
 
-    def to_render(self, sources: dict[str, int]) -> list[str]:
-        """Fields to render and check: the templated ones and those the matrix set."""
-        if not sources:
-            return self.templated
-        return list(dict.fromkeys([*self.templated, *sources]))
+    def prepare(
+        self,
+        request_fields: frozenset[str],
+        integer_fields: tuple[str, ...],
+        judged_by: frozenset[str],
+    ) -> None:
+        """What every combination does alike, worked out once for the job."""
+        # (axis index, field) of the axes that set a request field
+        self.request_axes = [
+            (i, name) for i, (name, _, _) in enumerate(self.axes) if name in request_fields
+        ]
+        # fields to render and check: the templated ones and those the matrix sets
+        self.checked = list(dict.fromkeys([*self.templated, *(n for _, n in self.request_axes)]))
+        # the integer fields a combination has (each has the same fields)
+        self.present = {*self.values, *(name for _, name in self.request_axes)}
+        self.has_inputs = True  # whether local input fields are among them (set by the caller)
+        self.integer_fields = [name for name in integer_fields if name in self.present]
+        # the matrix axes each templated field's templates name
+        self.template_axes = (
+            {n: self.axes_used(n, -1, self.values[n]) for n in self.templated} if self.axes else {}
+        )
+        # the fields the completeness and catalog checks read that combinations vary in
+        self.judged = [name for name in self.checked if name in judged_by] if self.axes else []
+        self.clean: set[tuple[Any, ...]] = set()  # what those were in combinations found clean
 
     def names_of(self, name: str, position: int, value: Any) -> tuple[str, ...]:
         found = self.names.get((name, position))
@@ -61,18 +84,21 @@ class JobSpec:
             self.names[(name, position)] = found
         return found
 
+    def axes_used(self, name: str, position: int, value: Any) -> tuple[int, ...]:
+        """The indexes of the matrix axes whose items the templates of ``value`` name."""
+        found = self.used.get((name, position))
+        if found is None:
+            index = {axis: i for i, (axis, _, _) in enumerate(self.axes)}
+            names = self.names_of(name, position, value)
+            found = tuple(index[n] for n in names if n in index)
+            self.used[(name, position)] = found
+        return found
+
     def where(self, name: str, position: int) -> Path_:
         """The path of the value of ``name`` (a matrix item when ``position`` >= 0)."""
         if position >= 0:
             return (*self.path, "matrix", self.keys[name], position)
         return self.paths[name]
-
-    def key(self, combo: tuple[int, ...]) -> str:
-        """``id``, or ``id[name=value,...]`` (names sorted) for one matrix combination."""
-        if not self.axes:
-            return self.job_id
-        parts = ",".join([part[i] for part, i in zip(self.key_parts, combo, strict=True)])
-        return f"{self.job_id}[{parts}]"
 
 
 def key_value(value: Any) -> str:

@@ -13,9 +13,9 @@ import re
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator, ValidationError
+import jsonschema_rs
 
 from runner.base import schema
 from runner.base.diagnostics import Diagnostic
@@ -25,6 +25,9 @@ from runner.manifest import checks, outputs, yamlfile
 from runner.manifest.job import Manifest, OutputSettings, RunSettings
 from runner.manifest.problems import Path_, Report, in_file_order
 from runner.manifest.resolve import Expander
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator, ValidationError
 
 MAX_MANIFEST_BYTES = 32 * 1024 * 1024
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)")
@@ -118,8 +121,7 @@ def _read(path: Path, name: str) -> str:
         raise ManifestError([Diagnostic(name, line, 1, "not UTF-8 text")]) from None
 
 
-@cache
-def _shell_validator() -> Draft202012Validator:
+def _shell_schema() -> dict[str, Any]:
     """The manifest schema with job and defaults fields left to the field checks."""
     shell = copy.deepcopy(schema.load("manifest"))
     job = shell["$defs"]["job"]
@@ -129,49 +131,50 @@ def _shell_validator() -> Draft202012Validator:
         "type": "object",
         "properties": {"extra": job["properties"]["extra"]},
     }
-    return Draft202012Validator(shell)
+    return shell
+
+
+@cache
+def _fast_validators() -> tuple[jsonschema_rs.Validator, jsonschema_rs.Validator]:
+    """jsonschema-rs's validators of the shell schema and of one job in it."""
+    shell = _shell_schema()
+    job = {**shell["$defs"]["job"], "$defs": shell["$defs"]}
+    return jsonschema_rs.Draft202012Validator(shell), jsonschema_rs.Draft202012Validator(job)
+
+
+@cache
+def _shell_validator() -> Draft202012Validator:
+    """python-jsonschema's validator of the shell schema, for the messages."""
+    from jsonschema import Draft202012Validator  # only for a manifest with a problem
+
+    return Draft202012Validator(_shell_schema())
 
 
 def _check_structure(data: dict[str, Any], report: Report) -> None:
+    fast_shell, fast_job = _fast_validators()
+    if schema.surely_valid(fast_shell, data):
+        return  # the common case: python-jsonschema is not even imported
     jobs = data.get("jobs")
     if not isinstance(jobs, list) or len(jobs) < 2:
         for error in _shell_validator().iter_errors(data):
             _report_schema_error(error, report)
         return
-    # Large manifests: the schema sees one job; the others take a fast path that
-    # falls back to the schema (for its messages) only when something is off.
+    # Large manifests: python-jsonschema sees one job, and each other job the
+    # fast validator refuses, for its messages.
     for error in _shell_validator().iter_errors({**data, "jobs": jobs[:1]}):
         _report_schema_error(error, report)
     job_validator = _job_validator()
     for index, job in enumerate(jobs[1:], start=1):
-        if not _plain_job(job):
+        if not schema.surely_valid(fast_job, job):
             for error in job_validator.iter_errors(job):
                 error.path.extendleft(["jobs", index][::-1])
                 _report_schema_error(error, report)
 
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-def _plain_job(job: Any) -> bool:
-    """True when the job shell schema would surely accept ``job``."""
-    if not isinstance(job, dict) or type(job.get("id")) is not str or not _ID.match(job["id"]):
-        return False
-    matrix = job.get("matrix")
-    prompt_file = job.get("prompt_file")
-    return (
-        ("matrix" not in job or (isinstance(matrix, dict) and _plain_matrix(matrix)))
-        and ("prompt_file" not in job or (type(prompt_file) is str and prompt_file != ""))
-        and ("extra" not in job or isinstance(job["extra"], dict))
-    )
-
-
-def _plain_matrix(matrix: dict[str, Any]) -> bool:
-    return bool(matrix) and all(isinstance(v, list) and v for v in matrix.values())
-
-
 @cache
 def _job_validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     shell: Any = _shell_validator().schema
     return Draft202012Validator({**shell["$defs"]["job"], "$defs": shell["$defs"]})
 

@@ -26,6 +26,7 @@ LIST_INPUTS = {
 _SINGLE = tuple(name for name in INPUT_FIELDS if name not in LIST_INPUTS)
 _ORDER = (*_SINGLE, *LIST_INPUTS, "kling_elements")
 _ALL = frozenset(_ORDER)
+LOCAL_FIELDS = _ALL  # a job with none of these has no local file to resolve
 
 
 class LocalFields:

@@ -41,6 +41,9 @@ class ModelCheck:
         self.matrix = matrix
         self.allow_unknown = allow_unknown
         self._judged: dict[tuple[Any, ...], tuple[Finding, ...]] = {}
+        # every field ``findings`` reads
+        counted = {name for info in matrix.models.values() for name in info.max_inputs}
+        self.reads = frozenset({"model", "operation", *(f for f, _, _ in _SELECTORS), *counted})
 
     def findings(
         self, model: str, operation: str, values: Mapping[str, Any]

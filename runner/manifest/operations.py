@@ -81,6 +81,20 @@ def conflicts(request: Mapping[str, Any]) -> list[str]:
     return found
 
 
+# Every field the checks here read (what an operation needs, what must not be
+# combined, what decides the operation): a job's combinations that agree on these
+# (and on having a prompt) are judged alike.
+READ_FIELDS = frozenset(
+    {
+        *INFERENCE_INPUTS,
+        *(name for groups in REQUIRED_INPUTS.values() for group in groups for name in group),
+        *(first for first, _, _, _ in CONFLICTS),
+        *(second for _, _, second, _ in CONFLICTS),
+        "operation",
+    }
+)
+
+
 def _given(request: Mapping[str, Any], name: str, value: Any) -> bool:
     if value is None:
         return request.get(name) not in (None, "", [])

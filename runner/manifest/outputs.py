@@ -9,7 +9,14 @@ from pathlib import Path
 
 from runner.base import files
 from runner.manifest import checks
-from runner.manifest.job import OUTPUT_NAME_VARS, SAFE_MAX, Job, output_name, safe_component
+from runner.manifest.job import (
+    OUTPUT_NAME_VARS,
+    SAFE_MAX,
+    Job,
+    all_safe,
+    output_name,
+    safe_components,
+)
 
 _WIDEST = {"job": SAFE_MAX, "id": SAFE_MAX, "model": SAFE_MAX, "operation": SAFE_MAX}
 _WIDEST_SEED = 2**32 - 1  # a drawn seed has fewer digits, a sent one no more
@@ -36,11 +43,11 @@ def clash(template: str, jobs: Sequence[Job]) -> str | None:
         return None
     # With ${job} in the name, jobs whose keys are already safe file names
     # cannot clash with one another (keys are unique), only with the others.
-    if "${job}" in template and all(safe_component(j.key) == j.key for j in jobs):
+    if "${job}" in template and all_safe([job.key for job in jobs]):
         return None
     # When the name varies with the key alone, one set of safe keys tells.
     by_key_alone = set(re.findall(r"\$\{([^}]*)\}", template)) <= {"job", "index"}
-    if by_key_alone and len({safe_component(j.key) for j in jobs}) == len(jobs):
+    if by_key_alone and len(set(safe_components([job.key for job in jobs]))) == len(jobs):
         return None
     seen: dict[str, str] = {}
     clashes: list[tuple[str, str, str]] = []

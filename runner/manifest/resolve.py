@@ -1,13 +1,15 @@
 """Turning checked manifest data into Jobs: defaults, vars, matrix, seeds, inputs.
 
-Work shared by the combinations of a matrix is done once per job; field values
+Work shared by the combinations of a matrix is done once per job: field values
 that did not come from a template or a matrix are checked once, where they are
-written, so a 100,000-job expansion costs little more than its fingerprints.
+written; each matrix item once; a rendering once per distinct set of the items
+it reads; the completeness and catalog checks once per distinct set of the
+values they read. So a 100,000-job expansion costs little more than building
+its jobs (whose fingerprints are worked out only when something reads them).
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
 from collections.abc import Iterator
@@ -21,11 +23,17 @@ from runner.catalog.models import OPERATIONS, ModelMatrix
 from runner.manifest import checks, outputs, templates, yamlfile
 from runner.manifest.fields import RUNNER_FIELDS, FieldReader, Fields
 from runner.manifest.inputs import InputProblem, LocalInputs
-from runner.manifest.job import Job, OutputSettings, SeedMode, canonical_json, identity
+from runner.manifest.job import Job, OutputSettings, SeedMode
 from runner.manifest.jobspec import JobSpec, derived_seed
-from runner.manifest.localfields import LocalFields
+from runner.manifest.localfields import LOCAL_FIELDS, LocalFields
 from runner.manifest.modelcheck import Finding, ModelCheck
-from runner.manifest.operations import PROMPT_REQUIRED, conflicts, infer_operation, missing_inputs
+from runner.manifest.operations import (
+    PROMPT_REQUIRED,
+    READ_FIELDS,
+    conflicts,
+    infer_operation,
+    missing_inputs,
+)
 from runner.manifest.problems import Path_, Report
 
 MAX_JOBS = 1_000_000
@@ -51,6 +59,8 @@ class Expander:
         self.local = LocalFields(self.inputs, report)
         self.reader = FieldReader(report)
         self.models = ModelCheck(matrix, allow_unknown)
+        self.judged_by = READ_FIELDS | self.models.reads  # what ``complete`` reads, but the prompt
+        self.clean_jobs: set[tuple[Any, ...]] = set()  # what those were in jobs found clean
         self.default_model = matrix.default_model or DEFAULT_MODEL
         raw_vars = data.get("vars")
         items = raw_vars.items() if isinstance(raw_vars, dict) else ()
@@ -117,8 +127,18 @@ class Expander:
         self.keys += count
         spec = JobSpec(job_id, index, path, values, paths, extra, extra_paths, axes)
         spec.line = self.line_of(index)
-        for combo in itertools.product(*(range(len(items)) for _, _, items in axes)):
-            job = self.combination(spec, combo)
+        spec.prepare(self.reader.request_fields, self.reader.integer_fields, self.judged_by)
+        spec.has_inputs = not spec.present.isdisjoint(LOCAL_FIELDS)
+        if not axes:
+            job = self.combination(spec, (), job_id)
+            if job is not None:
+                yield job
+            return
+        # The combinations, and their keys from the pre-spelt parts, in one order.
+        combos = itertools.product(*(range(len(items)) for _, _, items in axes))
+        keys = (f"{job_id}[{','.join(parts)}]" for parts in itertools.product(*spec.key_parts))
+        for combo, key in zip(combos, keys, strict=True):
+            job = self.combination(spec, combo, key)
             if job is not None:
                 yield job
 
@@ -190,60 +210,83 @@ class Expander:
             self.report.add(path, str(problem))
             return None
 
-    def combination(self, spec: JobSpec, combo: tuple[int, ...]) -> Job | None:
-        values = dict(spec.values)
-        env = dict(self.vars) if self.vars else {}
+    def combination(self, spec: JobSpec, combo: tuple[int, ...], key: str) -> Job | None:
+        values = spec.values.copy()
         sources: dict[str, int] = {}
-        for (name, _yaml_key, items), position in zip(spec.axes, combo, strict=True):
-            env[name] = items[position]
-            if name in self.reader.request_fields:
-                values[name] = items[position]
-                sources[name] = position
-        key = spec.key(combo)
+        for axis, name in spec.request_axes:
+            position = combo[axis]
+            values[name] = spec.axes[axis][2][position]
+            sources[name] = position
         ok = True
-        for name in spec.to_render(sources):
-            rendered, valid = self.rendered(spec, name, sources.get(name, -1), values[name], env)
+        for name in spec.checked:
+            position = sources.get(name, -1)
+            plain = spec.plain.get((name, position))
+            if plain is not None:  # a matrix item without templates: checked once
+                ok = ok and plain
+                continue
+            if position < 0 and spec.axes:  # a templated field, rendered before?
+                used = tuple([combo[i] for i in spec.template_axes[name]])
+                found = spec.cache.get((name, -1, used))
+                if found is not None:
+                    values[name], valid = found
+                    ok = ok and valid
+                    continue
+            rendered, valid = self.rendered(spec, name, position, values[name], combo)
             values[name] = rendered
             ok = ok and valid
-        extra = dict(spec.extra)
-        for name in spec.extra_templated:
-            try:
-                extra[name] = templates.render(extra[name], env)
-            except templates.TemplateProblem as problem:
-                self.template_problem(spec.extra_paths[name], problem, env)
-                ok = False
+        extra = spec.extra
+        if spec.extra_templated:
+            env = self.env(spec, combo)
+            extra = dict(extra)
+            for name in spec.extra_templated:
+                try:
+                    extra[name] = templates.render(extra[name], env)
+                except templates.TemplateProblem as problem:
+                    self.template_problem(spec.extra_paths[name], problem, env)
+                    ok = False
         job = self.finish(spec, key, values, sources, extra)
         return job if ok else None
 
+    def env(self, spec: JobSpec, combo: tuple[int, ...]) -> dict[str, Any]:
+        """The variables templates of one combination see: ``vars``, then its matrix items."""
+        axes = zip(spec.axes, combo, strict=True)
+        return {**self.vars, **{name: items[i] for (name, _, items), i in axes}}
+
     def rendered(
-        self, spec: JobSpec, name: str, position: int, value: Any, env: dict[str, Any]
+        self, spec: JobSpec, name: str, position: int, value: Any, combo: tuple[int, ...]
     ) -> tuple[Any, bool]:
         """``value`` of field ``name`` rendered and checked, once per distinct input."""
-        plain = spec.plain.get((name, position))
-        if plain is not None:  # a matrix item without templates: checked once
-            return value, plain
-        names = spec.names_of(name, position, value)
-        try:
-            used = tuple(env.get(n) for n in names)
-            # with the types: 1, 1.0 and true are equal keys but render differently
-            cache_key: tuple[Any, ...] | None = (name, position, used, tuple(map(type, used)))
-            hash(cache_key)
-        except TypeError:  # a list or mapping among the values: no caching
-            cache_key = None
-        if cache_key is not None and cache_key in spec.cache:
-            return spec.cache[cache_key]
+        if not spec.axes:  # one combination: nothing to reuse
+            return self.render_checked(spec, name, position, value, self.vars)
+        if position >= 0 and not templates.has_template(value):
+            # A matrix item without templates (nor a $${ to unescape): checked once,
+            # then taken as it is by every combination (see ``combination``).
+            valid = spec.plain[(name, position)] = self.reader.check(
+                name, value, spec.where(name, position)
+            )
+            return value, valid
+        # What the rendering reads: the variables (the same for every combination)
+        # and the items of the matrix axes its templates name, known by position.
+        axes = spec.axes_used(name, position, value)
+        cache_key = (name, position, tuple([combo[i] for i in axes]))
+        found = spec.cache.get(cache_key)
+        if found is not None:
+            return found
+        outcome = self.render_checked(spec, name, position, value, self.env(spec, combo))
+        spec.cache[cache_key] = outcome
+        return outcome
+
+    def render_checked(
+        self, spec: JobSpec, name: str, position: int, value: Any, env: dict[str, Any]
+    ) -> tuple[Any, bool]:
+        """``value`` of field ``name`` rendered and checked; whether it is valid."""
         where = spec.where(name, position)
         try:
             result = templates.render(value, env, typed=name not in self.reader.text_fields)
-            outcome = (result, self.reader.check(name, result, where))
+            return result, self.reader.check(name, result, where)
         except templates.TemplateProblem as problem:
             self.template_problem(where, problem, env)
-            outcome = (value, False)
-        if position >= 0 and not names:
-            spec.plain[(name, position)] = outcome[1]
-        elif cache_key is not None:
-            spec.cache[cache_key] = outcome
-        return outcome
+            return value, False
 
     def template_problem(
         self, where: Path_, problem: templates.TemplateProblem, env: dict[str, Any]
@@ -262,8 +305,8 @@ class Expander:
         sources: dict[str, int],
         extra: dict[str, Any],
     ) -> Job | None:
-        has_local = self.local.resolve(spec, values, sources)
-        for name in self.reader.integer_fields:  # 42.0 passes as an integer: send 42
+        has_local = self.local.resolve(spec, values, sources) if spec.has_inputs else False
+        for name in spec.integer_fields:  # 42.0 passes as an integer: send 42
             number = values.get(name)
             if type(number) is float and number.is_integer():
                 values[name] = int(number)
@@ -283,13 +326,36 @@ class Expander:
         values["operation"] = operation
         if not self.complete(spec, values, sources) or has_local is None:
             return None
-        request = {**extra, **values}
-        locked = {k: identity(v) for k, v in request.items()} if has_local else request
-        digest = hashlib.sha256(canonical_json(locked).encode("utf-8")).hexdigest()
-        return Job(key, spec.job_id, spec.index, request, mode, f"sha256:{digest}", spec.line)
+        request = {**extra, **values} if extra else values
+        return Job(key, spec.job_id, spec.index, request, mode, spec.line)
 
     def complete(self, spec: JobSpec, values: dict[str, Any], sources: dict[str, int]) -> bool:
-        """Report missing inputs, a missing prompt, what the catalog says; whether all is well."""
+        """Report missing inputs, a missing prompt, what the catalog says; whether all is well.
+
+        A combination that agrees with one found clean on every field read here
+        (of a matrix job: those its combinations vary in; of a job without a
+        matrix: all of them, against the other such jobs) is clean too: not
+        judged again.
+        """
+        alike: tuple[Any, ...] | None
+        if spec.axes:
+            memo = spec.clean
+            alike = (
+                bool(values.get("prompt")),
+                *[(values.get(name), type(values.get(name))) for name in spec.judged],
+            )
+        else:
+            memo = self.clean_jobs
+            judged_by = self.judged_by
+            alike = (
+                bool(values.get("prompt")),
+                *[(n, v, type(v)) for n, v in values.items() if n in judged_by],
+            )
+        try:
+            if alike in memo:
+                return True
+        except TypeError:  # a list among the values: judged each time
+            alike = None
         operation, model = values["operation"], values["model"]
         missing = missing_inputs(values, operation)
         problems = [missing] if missing else []
@@ -300,6 +366,8 @@ class Expander:
         if isinstance(model, str) and model and operation in OPERATIONS:
             findings = self.models.findings(model, operation, values)
         if not problems and not findings:
+            if alike is not None:
+                memo.add(alike)
             return True
         label = f"jobs[{spec.index}] ({spec.job_id})" if spec.job_id else f"jobs[{spec.index}]"
         for problem in problems:

@@ -33,6 +33,10 @@ MAX_EXPANDED_NODES = 5_000_000
 MAX_DEPTH = 100
 TOO_DEEP = f"invalid YAML: nesting is deeper than {MAX_DEPTH} levels"
 TAG = "tag:yaml.org,2002:"
+# Each tag spelt once: a tag per node is kept with the node tree, and a string
+# made anew for each of a large manifest's scalars cost megabytes and time.
+STR, NULL, BOOL, INT, FLOAT = (TAG + kind for kind in ("str", "null", "bool", "int", "float"))
+SEQ, MAP, MERGE = TAG + "seq", TAG + "map", TAG + "merge"
 # Python refuses to print an int of over 4,300 digits (640 where an environment
 # lowers the limit), so every message or request naming a longer one would crash.
 MAX_INT_DIGITS = 600
@@ -53,9 +57,12 @@ def make_loader(base: type) -> type:
         yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {}
 
         def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
-            # Most scalars are plain words: skip the regex scan when no resolver could match.
-            if kind is ScalarNode and implicit[0] and value and value[0] not in _SPECIAL_FIRST:
-                return TAG + "str"
+            # Most scalars are plain words: skip the regex scan when no resolver could
+            # match; a quoted one is text (no path resolvers are set: PyYAML says so too).
+            if kind is ScalarNode and (
+                not implicit[0] or (value and value[0] not in _SPECIAL_FIRST)
+            ):
+                return STR
             tag: str = super().resolve(kind, value, implicit)
             return tag
 
@@ -176,7 +183,7 @@ def pairs(node: MappingNode) -> Iterator[tuple[str, Node, Node]]:
     """(key, key node, value node) of a mapping, merge keys followed."""
     merged: list[Node] = []
     for key_node, value_node in node.value:
-        if key_node.tag == TAG + "merge":
+        if key_node.tag == MERGE:
             merged.extend(
                 value_node.value if isinstance(value_node, SequenceNode) else [value_node]
             )
@@ -227,6 +234,15 @@ class _Builder:
         self.problems.append(Diagnostic(self.file, line, col, message))
 
     def build(self, node: Node) -> Any:
+        # The tree is kept to locate diagnostics, by where each node starts: its end
+        # (80 bytes a node, a sixth of a large manifest's tree) is let go.
+        node.end_mark = None
+        if node.tag == STR and isinstance(node, ScalarNode):
+            # Text, most of a manifest: nothing to check, nothing below it, so no
+            # record is kept of it for its aliases (it is simply built again).
+            self.expanded += 1
+            self._check_size(node)
+            return node.value
         ident = id(node)
         if ident in self.built:  # an alias: shared, but counted as expanded and as deep
             self.expanded += self.sizes[ident]
@@ -268,22 +284,23 @@ class _Builder:
             self._reached(node, self.depth)
             if isinstance(node, MappingNode):
                 return self._mapping(node)
-            if node.tag != TAG + "seq":
+            if node.tag != SEQ:
                 self.problem(node, f"unsupported YAML tag {_short(node.tag)}")
             return [self.build(item) for item in node.value]
         finally:
             self.depth -= 1
 
     def _mapping(self, node: MappingNode) -> dict[str, Any]:
-        if node.tag != TAG + "map":
+        if node.tag != MAP:
             self.problem(node, f"unsupported YAML tag {_short(node.tag)}")
         result: dict[str, Any] = {}
         merged: list[Node] = []
         for knode, vnode in node.value:
-            if knode.tag == TAG + "merge":
+            knode.end_mark = None
+            if knode.tag == MERGE:
                 merged.extend(vnode.value if isinstance(vnode, SequenceNode) else [vnode])
                 continue
-            if not isinstance(knode, ScalarNode) or knode.tag != TAG + "str":
+            if not isinstance(knode, ScalarNode) or knode.tag != STR:
                 self.problem(knode, "mapping keys must be strings")
                 continue
             if knode.value in result:
@@ -302,19 +319,19 @@ class _Builder:
     def _scalar(self, node: Node) -> Any:
         text: str = node.value
         tag = node.tag
-        if tag == TAG + "str":
+        if tag == STR:
             return text
-        if tag == TAG + "null":
+        if tag == NULL:
             return None
-        if tag == TAG + "bool":
+        if tag == BOOL:
             return text.lower() == "true"
-        if tag == TAG + "int" and _INT.match(text):
+        if tag == INT and _INT.match(text):
             value = _int(text) if len(text) <= MAX_INT_DIGITS else None
             if value is None or abs(value) >= _INT_LIMIT:
                 self.problem(node, f"an integer of over {MAX_INT_DIGITS} digits is too large")
                 return 0
             return value
-        if tag == TAG + "float" and _FLOAT.match(text):
+        if tag == FLOAT and _FLOAT.match(text):
             number = _float(text)
             if not math.isfinite(number):
                 self.problem(node, f"{text} is not a finite number")

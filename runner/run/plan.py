@@ -95,11 +95,11 @@ def make_plan(
 ) -> Plan:
     """Decide each selected job's action against the lockfile document ``doc``."""
     jobs: Mapping[str, Any] = doc.get("jobs", {})
-    items = [
-        _item(job, jobs.get(job.key), lock_path.parent, options)
-        for job in manifest.jobs
-        if selected(job.key, options.only)
-    ]
+    chosen = manifest.jobs
+    if options.only:
+        chosen = tuple(job for job in chosen if selected(job.key, options.only))
+    folder = lock_path.parent
+    items = [_item(job, jobs.get(job.key), folder, options) for job in chosen]
     if not options.only:
         keys = {job.key for job in manifest.jobs}
         items += [
