@@ -228,3 +228,14 @@ def test_merge_into_the_output_itself_and_not_while_a_run_holds_it(
     finally:
         held.release()
     assert set(validate_lockfile(out)["jobs"]) == {"old", "new"}
+
+
+def test_the_manifests_budget_is_divided_and_never_exceeded() -> None:
+    """run.max_cost is the whole manifest's: each of N shards gets 1/N, rounded down."""
+    from decimal import Decimal
+
+    settings = RunSettings(max_cost=Decimal("10"))
+    parts = [shards.share(settings, shards.Shard(k, 3), False, False) for k in (1, 2, 3)]
+    assert [p.max_cost for p in parts] == [Decimal("3.333333")] * 3
+    assert sum(p.max_cost or 0 for p in parts) <= Decimal("10")
+    assert shards.share(RunSettings(), shards.Shard(1, 3), False, False).max_cost is None

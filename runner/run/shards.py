@@ -17,6 +17,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -73,14 +74,22 @@ def view(doc: Mapping[str, Any], shard: Shard) -> dict[str, Any]:
     return {**doc, "jobs": jobs}
 
 
+MICRO_USD = Decimal("0.000001")
+
+
 def share(settings: RunSettings, shard: Shard, concurrency: bool, rate: bool) -> RunSettings:
     """The shard's part of the settings: concurrency and rate divided by N, except
-    those given on the command line (``concurrency``, ``rate``: given)."""
+    those given on the command line (``concurrency``, ``rate``: given), and the
+    manifest's ``run.max_cost`` divided by N, rounded down so that the N shares
+    never add up to more than it (``--max-cost`` is each shard's own)."""
     changes: dict[str, Any] = {}
     if not concurrency:
         changes["concurrency"] = max(1, settings.concurrency // shard.count)
     if not rate:
         changes["rate"] = settings.rate / shard.count
+    if settings.max_cost is not None:
+        part = settings.max_cost / shard.count
+        changes["max_cost"] = part.quantize(MICRO_USD, rounding=ROUND_DOWN)
     return dataclasses.replace(settings, **changes)
 
 
