@@ -438,3 +438,20 @@ def test_exit_code_precedence_with_detach(
     from runner.run.engine import Outcome
 
     assert pricing.exit_code(code, Outcome(counts=counts), detached) == expected
+
+
+def test_status_shows_what_each_recorded_create_was_sent_under(
+    tmp_path: Path, cli: Cli, served: Sandbox
+) -> None:
+    path = manifest(tmp_path, 3)
+    priced(cli)
+    assert cli("run", str(path), "--max-cost", "2.50") == EXIT_OVER_BUDGET, cli.err
+    assert cli("status", str(path)) == 0
+    assert "shot0  task " in cli.out and "sent under $0.50-$1.00 (per second x 5 s)" in cli.out
+    assert "estimated $1.00-$2.00 (each job's last create, as it was sent)\n" in cli.out
+    assert cli("status", str(path), "--json") == 0
+    (report,) = json.loads(cli.out)["manifests"]
+    assert report["estimated"] == {"min_usd": "1", "max_usd": "2", "priced": 2, "unpriced": 0}
+    rows = {row["job"]: row for row in report["jobs"]}
+    assert rows["shot2"] == {"job": "shot2", "status": "not submitted"}  # left out: no estimate
+    assert rows["shot1"]["estimate"]["max_usd"] == "1"

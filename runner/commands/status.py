@@ -12,6 +12,7 @@ from typing import Any, TextIO
 import anyio
 
 from runner.base.apitext import printable
+from runner.catalog import costs
 from runner.cli import Context
 from runner.commands import batch
 from runner.commands.common import add_manifest_args, load_manifests
@@ -89,11 +90,14 @@ def _report(manifest: Manifest, path: Path, only: list[str]) -> dict[str, Any]:
         entry = jobs.get(job.key)
         rows.append(_row(job.key, entry, path.parent, job.fingerprint))
     counts = Counter(row["status"] for row in rows)
+    recorded = [costs.from_json(row.get("estimate")) for row in rows]
     return {
         "manifest": manifest.display,
         "lockfile": str(path),
         "counts": dict(sorted(counts.items())),
         "jobs": rows,
+        # what the recorded creates were sent under (entries from before estimates: none)
+        "estimated": costs.total(found for found in recorded if found is not None).as_json(),
     }
 
 
@@ -114,6 +118,7 @@ def _row(key: str, entry: Any, folder: Path, fingerprint: str) -> dict[str, Any]
         "submitted_at": entry.get("submitted_at"),
         "last_polled_at": entry.get("last_polled_at"),
         "cancelled": entry.get("cancelled") is True,
+        "estimate": entry.get("estimate"),
     }
 
 
@@ -132,6 +137,9 @@ def _print(report: dict[str, Any], out: TextIO) -> None:
         if row.get("outputs"):
             on_disk = row["outputs"] - row["missing_outputs"]
             details.append(f"{on_disk}/{row['outputs']} outputs on disk")
+        found = costs.from_json(row.get("estimate"))
+        if found is not None:
+            details.append(f"sent under {found.text()}")
         if row.get("changed"):
             details.append("manifest changed since")
         if row.get("error") and row["status"] != "completed":
@@ -139,3 +147,7 @@ def _print(report: dict[str, Any], out: TextIO) -> None:
         out.write(f"  {row['status']:<14}{row['job']:<{width}}  {'; '.join(details)}\n")
     totals = ", ".join(f"{n} {status}" for status, n in report["counts"].items())
     out.write(f"  {totals or 'no jobs selected'}\n")
+    recorded = [costs.from_json(row.get("estimate")) for row in report["jobs"]]
+    spent = costs.total(found for found in recorded if found is not None)
+    if spent.priced or spent.unpriced:
+        out.write(f"  estimated {spent.text()} (each job's last create, as it was sent)\n")
