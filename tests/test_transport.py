@@ -16,11 +16,13 @@ import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
+import aiohttp.abc
 import httpx
 import pytest
 
 from runner.api import network
-from runner.api.transport import AiohttpTransport
+from runner.api.transport import AiohttpTransport, GlobalOnlyResolver
 from runner.commands import clients
 from tests.netguard import no_network  # noqa: F401
 from tests.test_http_answers import answer, read_request
@@ -33,6 +35,7 @@ def sent_to(
     handler: Handler | None,
     send: Callable[[httpx.AsyncClient, AiohttpTransport, str], Awaitable[Any]],
     connections: int = 4,
+    global_only: bool = False,
 ) -> Any:
     """``send`` through httpx on AiohttpTransport, or the transport's ``exchange``, to a
     raw server (none: a closed port).
@@ -54,7 +57,8 @@ def sent_to(
         if handler is None:
             server.close()
             await server.wait_closed()
-        transport = AiohttpTransport(connections, ssl.create_default_context(), 4.0)
+        tls = ssl.create_default_context()
+        transport = AiohttpTransport(connections, tls, 4.0, global_only)
         try:
             async with httpx.AsyncClient(transport=transport, timeout=TIMEOUT) as http:
                 try:
@@ -273,3 +277,60 @@ def test_the_direct_exchange_decodes_and_keeps_the_status_and_headers() -> None:
     response, content = sent_to(handler, send)
     assert (response.status_code, response.headers["retry-after"]) == (429, "3")
     assert content == b'{"id": "t1"}'
+
+
+class Rebinding(aiohttp.abc.AbstractResolver):
+    """A DNS server that answers each name with the addresses given for it."""
+
+    def __init__(self, answers: dict[str, list[str]]) -> None:
+        self.answers = answers
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        return [
+            {"hostname": host, "host": a, "port": port, "family": family, "proto": 0, "flags": 0}
+            for a in self.answers[host]
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+def test_the_files_resolver_drops_internal_addresses() -> None:
+    inner = Rebinding(
+        {
+            "cdn.example.test": ["127.0.0.1"],  # what a rebinding DNS says the second time
+            "mixed.example.test": ["10.0.0.7", "93.184.216.34", "169.254.169.254"],
+            "mapped.example.test": ["::ffff:127.0.0.1"],
+        }
+    )
+    resolver = GlobalOnlyResolver(inner)
+
+    async def main() -> None:
+        with pytest.raises(OSError, match=r"resolves only to internal addresses \(127\.0\.0\.1\)"):
+            await resolver.resolve("cdn.example.test", 443)
+        kept = await resolver.resolve("mixed.example.test", 443)
+        assert [one["host"] for one in kept] == ["93.184.216.34"]
+        with pytest.raises(OSError, match="internal"):
+            await resolver.resolve("mapped.example.test", 443)
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("global_only", [True, False])
+def test_a_global_only_transport_never_connects_inside(global_only: bool) -> None:
+    """The files client's connection itself goes only to checked addresses: a name
+    for loopback is refused at connect time (the server sees nothing) unless the API
+    itself is on an internal host (then global_only is off)."""
+    seen: list[bytes] = []
+
+    def fetch(http: httpx.AsyncClient, _: AiohttpTransport, url: str) -> Any:
+        return http.get(url.replace("127.0.0.1", "localhost") + "/v.mp4")  # a name, resolved
+
+    got = sent_to(read_then(answer(b"video"), seen), fetch, global_only=global_only)
+    if global_only:
+        assert isinstance(got, httpx.ConnectError) and seen == []
+        assert "internal addresses" in str(got)
+    else:
+        assert isinstance(got, httpx.Response) and got.status_code == 200 and len(seen) == 1

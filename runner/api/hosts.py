@@ -10,9 +10,10 @@ name resolves to is checked.
 
 A name that does not resolve here is let through: the connection then fails as
 it would anyway, or goes through a proxy that resolves it (the proxy's rules
-apply there). The check is made before each connection, by name; a DNS server
-that answers the check with one address and the connection with another is
-not stopped by it.
+apply there). The check is made before each connection, by name; the files
+client's resolver (``runner.api.transport.GlobalOnlyResolver``) makes it again
+for the connection itself, so a DNS server that answers the two differently
+(DNS rebinding) is refused there too.
 """
 
 from __future__ import annotations

@@ -26,10 +26,20 @@ aiohttp's errors, as they are raised here (the first that matches)::
     any other ClientError                     RemoteProtocolError   sent (the safe reading)
 
 An error nobody listed reads as sent: a create is then ``uncertain``, never paid twice.
+
+With ``global_only`` (the files client, unless the API itself is on an internal
+host) every name is resolved by a resolver that drops internal addresses
+(``runner.api.hosts.is_internal``), so the connection is made only to addresses
+that passed the check: a DNS server that answers the downloader's check with a
+public address and the connection with an internal one (DNS rebinding) is
+refused there, as a failed connect.
 """
 
 from __future__ import annotations
 
+import errno
+import ipaddress
+import socket
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -38,19 +48,43 @@ from typing import Any
 import aiohttp
 import httpx
 
-from runner.api import network
+from runner.api import hosts, network
 
 # Headers aiohttp would add of its own; httpx's own stack sends none of them
 # unless the request has them (the API client and the files client set theirs).
 _NOT_ADDED = ("Accept", "Accept-Encoding", "User-Agent")
 
 
+class GlobalOnlyResolver(aiohttp.abc.AbstractResolver):
+    """aiohttp's default resolver, with every internal address left out of its answer."""
+
+    def __init__(self, inner: aiohttp.abc.AbstractResolver | None = None) -> None:
+        self._inner = inner or aiohttp.DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        found = await self._inner.resolve(host, port, family)
+        kept = [one for one in found if not hosts.is_internal(ipaddress.ip_address(one["host"]))]
+        if not kept:
+            shown = ", ".join(sorted({one["host"] for one in found}))
+            refused = f"{host} resolves only to internal addresses ({shown}); not connected"
+            raise OSError(errno.EACCES, refused)  # aiohttp shows the strerror
+        return kept
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """Sends httpx requests with one aiohttp session: at most ``connections`` at once,
     idle ones kept ``keepalive`` seconds, TLS verified with ``tls``."""
 
-    def __init__(self, connections: int, tls: ssl.SSLContext, keepalive: float) -> None:
+    def __init__(
+        self, connections: int, tls: ssl.SSLContext, keepalive: float, global_only: bool = False
+    ) -> None:
         self._connections = max(1, connections)
+        self._global_only = global_only
         self._tls = tls
         self._keepalive = keepalive
         self._session: aiohttp.ClientSession | None = None
@@ -59,7 +93,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     def _open(self) -> aiohttp.ClientSession:
         # Made on first use, inside the running event loop, as aiohttp wants.
         connector = aiohttp.TCPConnector(
-            limit=self._connections, ssl=self._tls, keepalive_timeout=self._keepalive
+            limit=self._connections,
+            ssl=self._tls,
+            keepalive_timeout=self._keepalive,
+            resolver=GlobalOnlyResolver() if self._global_only else None,
         )
         self._session = aiohttp.ClientSession(
             connector=connector,

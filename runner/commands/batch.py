@@ -253,7 +253,10 @@ def _http_clients(
         tls = clients.tls_context(clients.needs_tls(api.base_url, download))
         direct = clients.api_transport(connections, tls)
         api_http = clients.api_client(connections, tls, API_TIMEOUT, direct)
-        files_http = clients.files_client(tls, DOWNLOAD_TIMEOUT) if download else None
+        internal_api = hosts.written_internal(httpx.URL(api.base_url).host)
+        files_http = None
+        if download:  # outputs from internal hosts only when the API is on one
+            files_http = clients.files_client(tls, DOWNLOAD_TIMEOUT, not internal_api)
         return api_http, files_http, None, direct
     sandbox, transport = in_process_sandbox(speed=SANDBOX_SPEED, output_base_url=SANDBOX_FILES)
     api_http = httpx.AsyncClient(transport=transport(sandbox), timeout=API_TIMEOUT)

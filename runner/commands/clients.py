@@ -78,8 +78,12 @@ def api_client(
     )
 
 
-def files_client(tls: ssl.SSLContext, timeout: httpx.Timeout) -> httpx.AsyncClient:
-    """The client for outputs: no key, and redirects followed by the downloader, checked."""
+def files_client(
+    tls: ssl.SSLContext, timeout: httpx.Timeout, global_only: bool = True
+) -> httpx.AsyncClient:
+    """The client for outputs: no key, and redirects followed by the downloader, checked;
+    with ``global_only``, connected only to addresses outside the machine's networks
+    (``runner.api.transport.GlobalOnlyResolver``; behind a proxy, the proxy resolves)."""
     limits = httpx.Limits(
         max_connections=MAX_DOWNLOADS,
         max_keepalive_connections=MAX_DOWNLOADS,
@@ -92,7 +96,7 @@ def files_client(tls: ssl.SSLContext, timeout: httpx.Timeout) -> httpx.AsyncClie
         limits=limits,
         follow_redirects=False,
         headers={"User-Agent": USER_AGENT},
-        transport=_transport(limits, tls),
+        transport=_transport(limits, tls, global_only),
     )
 
 
@@ -114,14 +118,16 @@ def proxied() -> bool:
     return any(scheme != "no" for scheme in urllib.request.getproxies())
 
 
-def _transport(limits: httpx.Limits, tls: ssl.SSLContext) -> AiohttpTransport | None:
+def _transport(
+    limits: httpx.Limits, tls: ssl.SSLContext, global_only: bool = False
+) -> AiohttpTransport | None:
     """aiohttp below httpx, unless a proxy is set: then None, httpx's own stack."""
     if proxied():
         return None
     from runner.api.transport import AiohttpTransport
 
     assert limits.max_connections is not None and limits.keepalive_expiry is not None
-    return AiohttpTransport(limits.max_connections, tls, limits.keepalive_expiry)
+    return AiohttpTransport(limits.max_connections, tls, limits.keepalive_expiry, global_only)
 
 
 class _NoCookies(http.cookiejar.CookieJar):
