@@ -73,7 +73,7 @@ class OutputSettings:
     name: str = "${job}.mp4"
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True)
 class Job:
     """One job key of a manifest, fully resolved and validated.
 
@@ -88,22 +88,6 @@ class Job:
     request: Mapping[str, Any]
     seed_mode: SeedMode
     line: int = 0  # 1-based line of the job in the manifest, for messages
-
-    def __init__(
-        self,
-        key: str,
-        job_id: str,
-        index: int,
-        request: Mapping[str, Any],
-        seed_mode: SeedMode,
-        line: int = 0,
-    ) -> None:
-        # Frozen all the same: the fields are written to the instance's dict at
-        # once, not through six object.__setattr__ calls (a manifest of 100,000
-        # jobs makes as many Jobs; this halves what making them costs).
-        self.__dict__.update(
-            key=key, job_id=job_id, index=index, request=request, seed_mode=seed_mode, line=line
-        )
 
     @functools.cached_property
     def fingerprint(self) -> str:
