@@ -13,6 +13,7 @@ from runner.cli import Context
 from runner.commands import flags, pricebook
 from runner.commands.common import add_manifest_args, load_manifests
 from runner.lock import lockfile
+from runner.manifest.yamlfile import collector_paused
 from runner.run.plan import SENDS, Plan, PlanOptions, lock_path_for, make_plan
 
 VERBS = {
@@ -54,6 +55,13 @@ def register(sub: Any) -> None:
 
 
 def main(ns: argparse.Namespace, ctx: Context) -> int:
+    # Nothing a plan builds is garbage before it is printed: the collector's
+    # passes over 100,000 jobs and their items would cost a tenth of a second.
+    with collector_paused():
+        return _plan(ns, ctx)
+
+
+def _plan(ns: argparse.Namespace, ctx: Context) -> int:
     manifests = load_manifests(
         ns.manifests, ctx, allow_unknown_models=ns.allow_unknown_models, strict=ns.strict
     )
