@@ -51,7 +51,6 @@ from runner.base import apitext
 from runner.base.errors import EXIT_USAGE, ApiStopped
 from runner.catalog import costs
 
-DEFAULT_BASE_URL = "https://api.lemondata.cc"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 USER_AGENT = f"vidbatch/{__version__}"
 CREATE_PATH = "/v1/videos/generations"

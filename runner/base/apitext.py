@@ -23,8 +23,6 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 REDACTED = "[redacted]"
 MAX_TEXT = 2000  # characters of API text kept in a message
 MAX_URL = 16384  # signed URLs run long; longer than this is no URL anyone serves
@@ -133,6 +131,8 @@ def url(value: Any, *, relative: bool = False) -> str | None:
     plain = _PLAIN_URL.fullmatch(value)
     if plain is not None and len(plain[1]) <= 253:
         return value if plain[2] is None or 0 < int(plain[2]) < 65536 else None
+    import httpx  # here: plan and validate read URLs without importing httpx
+
     try:
         parsed = httpx.URL(value)
         port = parsed.port

@@ -20,17 +20,17 @@ from typing import TYPE_CHECKING, Any, TextIO
 import httpx
 
 from runner.api import hosts
-from runner.api.client import DEFAULT_BASE_URL, ApiClient, Backoff
+from runner.api.client import ApiClient, Backoff
 from runner.api.ratelimit import RateLimiter
 from runner.base.errors import ConfigError, UsageError
 from runner.cli import Context
 from runner.commands import clients
+from runner.commands.flags import DEFAULT_BASE_URL, SANDBOX_SPEED
 from runner.manifest.loader import parse_duration
 from runner.review.progress import BarReporter, JsonReporter, LogReporter
 from runner.run.download import Downloader
 from runner.run.engine import Outcome
 from runner.run.events import Reporter
-from runner.run.plan import Plan
 
 if TYPE_CHECKING:
     from runner.api.transport import AiohttpTransport
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 SANDBOX_BASE = "http://api.sandbox.invalid"
 SANDBOX_FILES = "http://files.sandbox.invalid"
 SANDBOX_KEY = "sk-sandbox"
-SANDBOX_SPEED = 60.0  # the in-process sandbox runs tasks (and the poll clock) this much faster
 API_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 DOWNLOAD_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
 
@@ -50,51 +49,6 @@ class Api:
     base_url: str
     key: str
     sandbox: bool = False
-
-
-def add_api_args(parser: argparse.ArgumentParser, *, sandbox: bool = True) -> None:
-    if sandbox:
-        parser.add_argument(
-            "--sandbox",
-            action="store_true",
-            help="use the embedded sandbox in process (no key needed; time runs "
-            f"{SANDBOX_SPEED:g}x faster)",
-        )
-    parser.add_argument(
-        "--base-url",
-        metavar="URL",
-        help=f"API base URL (else $LEMONDATA_BASE_URL, else {DEFAULT_BASE_URL})",
-    )
-
-
-def add_lockfile_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--lockfile", type=Path, metavar="FILE", help="lockfile path (one manifest only)"
-    )
-
-
-def add_only_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--only",
-        action="append",
-        default=[],
-        metavar="GLOB",
-        help="only job keys matching GLOB (repeatable)",
-    )
-
-
-def check_only(only: list[str], plans: list[Plan]) -> None:
-    """An --only that selects no job at all is a typo, not a request to do nothing."""
-    if only and not any(item.action != "remove" for plan in plans for item in plan.items):
-        patterns = " ".join(only)
-        raise UsageError(f"--only {patterns}: no job key matches (see `vidbatch plan`)")
-
-
-def lockfile_option(ns: argparse.Namespace) -> Path | None:
-    lockfile: Path | None = ns.lockfile
-    if lockfile is not None and len(ns.manifests) != 1:
-        raise UsageError("--lockfile can only be used with a single manifest")
-    return lockfile
 
 
 def api_settings(

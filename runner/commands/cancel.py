@@ -17,13 +17,12 @@ import anyio
 from runner.base.apitext import printable
 from runner.base.errors import EXIT_FAILED, EXIT_IN_FLIGHT, EXIT_OK, UsageError
 from runner.cli import Context
-from runner.commands import batch
+from runner.commands import batch, flags
 from runner.commands.common import add_manifest_args, load_manifests
 from runner.lock.lockfile import LockStore, journal_path
 from runner.manifest.job import Manifest
 from runner.run import cancel
-from runner.run.plan import selected
-from runner.run.session import lock_path_for
+from runner.run.plan import lock_path_for, selected
 
 
 def register(sub: Any) -> None:
@@ -36,9 +35,9 @@ def register(sub: Any) -> None:
         "flight, reported with the API's reason.",
     )
     add_manifest_args(parser)
-    batch.add_only_arg(parser)
-    batch.add_api_args(parser, sandbox=False)
-    batch.add_lockfile_arg(parser)
+    flags.add_only_arg(parser)
+    flags.add_api_args(parser, sandbox=False)
+    flags.add_lockfile_arg(parser)
     parser.set_defaults(func=main)
 
 
@@ -46,7 +45,7 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
     manifests = load_manifests(
         ns.manifests, ctx, allow_unknown_models=ns.allow_unknown_models, strict=ns.strict
     )
-    lock_option = batch.lockfile_option(ns)
+    lock_option = flags.lockfile_option(ns)
     keys = [[j.key for j in m.jobs if selected(j.key, ns.only)] for m in manifests]
     if ns.only and not any(keys):
         raise UsageError(f"--only {' '.join(ns.only)}: no job key matches (see `vidbatch plan`)")

@@ -11,7 +11,7 @@ import anyio
 
 from runner.base.errors import EXIT_FAILED, EXIT_OK
 from runner.cli import Context
-from runner.commands import batch
+from runner.commands import batch, flags
 from runner.commands.common import add_manifest_args, load_manifests
 from runner.run.engine import Engine, Outcome, Target
 from runner.run.events import Reporter
@@ -27,10 +27,10 @@ def register(sub: Any) -> None:
         "expired URL is refreshed by polling the task again (needs LEMONDATA_API_KEY).",
     )
     add_manifest_args(parser)
-    batch.add_only_arg(parser)
-    batch.add_api_args(parser, sandbox=False)
+    flags.add_only_arg(parser)
+    flags.add_api_args(parser, sandbox=False)
     parser.add_argument("--json", action="store_true", help="NDJSON events on stdout")
-    batch.add_lockfile_arg(parser)
+    flags.add_lockfile_arg(parser)
     parser.set_defaults(func=main)
 
 
@@ -38,7 +38,7 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
     manifests = load_manifests(
         ns.manifests, ctx, allow_unknown_models=ns.allow_unknown_models, strict=ns.strict
     )
-    lockfile = batch.lockfile_option(ns)
+    lockfile = flags.lockfile_option(ns)
     api = batch.api_settings(ns, ctx.environ, need_key=False)
     targets = open_targets(manifests, PlanOptions(only=tuple(ns.only)), Overrides(), lockfile)
     for target in targets:

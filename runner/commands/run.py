@@ -29,7 +29,7 @@ from runner.base.errors import (
     VidbatchError,
 )
 from runner.cli import Context
-from runner.commands import batch, pricing
+from runner.commands import batch, flags, pricing
 from runner.commands.common import add_manifest_args, load_manifests
 from runner.run import detach, shards
 from runner.run.engine import Engine, Outcome, Target, has_work, summary_event
@@ -49,11 +49,11 @@ def register(sub: Any) -> None:
         "poll them to the end, download the outputs and record everything in the lockfile.",
     )
     add_manifest_args(parser)
-    batch.add_api_args(parser)
+    flags.add_api_args(parser)
     parser.add_argument("--concurrency", type=_positive_int, metavar="N", help="tasks in flight")
     parser.add_argument("--rate", type=_positive_float, metavar="R", help="API requests/second")
     parser.add_argument("--timeout", type=batch.duration_arg, metavar="D", help="per task")
-    batch.add_only_arg(parser)
+    flags.add_only_arg(parser)
     parser.add_argument("--force", action="store_true", help="resubmit even locked jobs")
     parser.add_argument(
         "--resubmit-uncertain",
@@ -63,7 +63,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--no-download", action="store_true", help="do not fetch outputs")
     parser.add_argument("--json", action="store_true", help="NDJSON events on stdout")
     parser.add_argument("--yes", action="store_true", help="do not ask before submitting")
-    batch.add_lockfile_arg(parser)
+    flags.add_lockfile_arg(parser)
     parser.add_argument(
         "--detach",
         action="store_true",
@@ -90,7 +90,7 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
     manifests = load_manifests(
         ns.manifests, ctx, allow_unknown_models=ns.allow_unknown_models, strict=ns.strict
     )
-    lockfile = batch.lockfile_option(ns)
+    lockfile = flags.lockfile_option(ns)
     _check_detach(ns)
     api = batch.api_settings(ns, ctx.environ)
     _check_reports(ns, ctx)
@@ -104,7 +104,7 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
     targets = open_targets(manifests, options, overrides, lockfile, shard=ns.shard)
     try:
         budgets = pricing.attach_budgets(ns, ctx, targets)  # estimates, and the budget gate
-        batch.check_only(ns.only, [t.plan for t in targets])
+        flags.check_only(ns.only, [t.plan for t in targets])
         if not ns.no_download:
             _check_outputs(targets)
     except VidbatchError:
@@ -191,7 +191,7 @@ def _confirmed(targets: list[Target], ns: argparse.Namespace, ctx: Context) -> b
 
 
 def _sandbox_time(settings: Any) -> Any:
-    speed = batch.SANDBOX_SPEED
+    speed = flags.SANDBOX_SPEED
     return dataclasses.replace(
         settings,
         poll_initial=settings.poll_initial / speed,

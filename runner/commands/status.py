@@ -14,13 +14,13 @@ import anyio
 from runner.base.apitext import printable
 from runner.catalog import costs
 from runner.cli import Context
-from runner.commands import batch
+from runner.commands import batch, flags
 from runner.commands.common import add_manifest_args, load_manifests
 from runner.lock import lockfile
 from runner.lock.lockfile import LockStore, is_orphan
 from runner.manifest.job import Manifest
-from runner.run.plan import missing_outputs, selected
-from runner.run.session import lock_path_for, refresh_once
+from runner.run.plan import lock_path_for, missing_outputs, selected
+from runner.run.session import refresh_once
 
 
 def register(sub: Any) -> None:
@@ -33,9 +33,9 @@ def register(sub: Any) -> None:
     add_manifest_args(parser)
     parser.add_argument("--refresh", action="store_true", help="poll tasks in flight once")
     parser.add_argument("--json", action="store_true", help="print JSON")
-    batch.add_only_arg(parser)
-    batch.add_api_args(parser, sandbox=False)
-    batch.add_lockfile_arg(parser)
+    flags.add_only_arg(parser)
+    flags.add_api_args(parser, sandbox=False)
+    flags.add_lockfile_arg(parser)
     parser.set_defaults(func=main)
 
 
@@ -43,7 +43,7 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
     manifests = load_manifests(
         ns.manifests, ctx, allow_unknown_models=ns.allow_unknown_models, strict=ns.strict
     )
-    lock_option = batch.lockfile_option(ns)
+    lock_option = flags.lockfile_option(ns)
     paths = [lock_path_for(m, lock_option) for m in manifests]
     if ns.refresh:
         api = batch.api_settings(ns, ctx.environ)

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from runner.cli import Context
-from runner.commands import batch
+from runner.commands import flags
 from runner.commands.common import add_manifest_args, load_manifests
 from runner.lock import lockfile
 from runner.manifest.inputs import sha256_of
-from runner.run.session import lock_path_for
+from runner.run.plan import lock_path_for
 
 
 def register(sub: Any) -> None:
@@ -22,8 +22,8 @@ def register(sub: Any) -> None:
         "matching its sha256. Exit 1 when any is missing or differs.",
     )
     add_manifest_args(parser)
-    batch.add_only_arg(parser)
-    batch.add_lockfile_arg(parser)
+    flags.add_only_arg(parser)
+    flags.add_lockfile_arg(parser)
     parser.set_defaults(func=main)
 
 
@@ -33,7 +33,7 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
     manifests = load_manifests(
         ns.manifests, ctx, allow_unknown_models=ns.allow_unknown_models, strict=ns.strict
     )
-    lock_option = batch.lockfile_option(ns)
+    lock_option = flags.lockfile_option(ns)
     problems = checked = 0
     for manifest in manifests:
         path = lock_path_for(manifest, lock_option)

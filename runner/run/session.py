@@ -25,7 +25,7 @@ from runner.manifest.job import Manifest, RunSettings
 from runner.run import shards
 from runner.run.engine import Engine, Outcome, Target
 from runner.run.job_work import output_entry
-from runner.run.plan import PlanOptions, make_plan
+from runner.run.plan import PlanOptions, lock_path_for, make_plan
 
 REFRESH_LIMIT = 60.0  # seconds for one task's poll in `status --refresh`
 
@@ -43,10 +43,6 @@ def effective(run: RunSettings, overrides: Overrides) -> RunSettings:
     """A manifest's ``run:`` settings with the flags applied."""
     changes = {k: v for k, v in dataclasses.asdict(overrides).items() if v is not None}
     return dataclasses.replace(run, **changes)
-
-
-def lock_path_for(manifest: Manifest, lockfile: Path | None) -> Path:
-    return (lockfile or manifest.default_lockfile()).absolute()
 
 
 def open_targets(
