@@ -109,17 +109,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        session = self._session or self._open()
-        content = await request.aread()
         with _mapped(request):
-            answer = await session.request(
-                request.method,
-                str(request.url),
-                headers=request.headers.multi_items(),
-                data=content or None,
-                allow_redirects=False,
-                timeout=self._timeout(request.extensions.get("timeout") or {}),
-            )
+            answer = await self._request(request, decompress=False)
         return httpx.Response(
             answer.status,
             headers=answer.raw_headers,
@@ -137,24 +128,28 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
         For the API client, which wants no cookies, no auth flow and no redirect.
         The response has the answer's status and headers; its body is given apart."""
-        session = self._session or self._open()
-        content = await request.aread()
         with _mapped(request):
-            answer = await session.request(
-                request.method,
-                str(request.url),
-                headers=request.headers.multi_items(),
-                data=content or None,
-                allow_redirects=False,
-                auto_decompress=True,
-                timeout=self._timeout(request.extensions.get("timeout") or {}),
-            )
+            answer = await self._request(request, decompress=True)
             try:
                 declared = answer.headers.get("Content-Length", "")
                 body = await network.capped(answer.content.iter_any(), declared, limit, request)
             finally:
                 _Body.done(answer)
         return httpx.Response(answer.status, headers=answer.raw_headers, request=request), body
+
+    async def _request(self, request: httpx.Request, decompress: bool) -> aiohttp.ClientResponse:
+        """``request`` sent as it is (no redirect followed); its answer, body unread."""
+        session = self._session or self._open()
+        content = await request.aread()
+        return await session.request(
+            request.method,
+            str(request.url),
+            headers=request.headers.multi_items(),
+            data=content or None,
+            allow_redirects=False,
+            auto_decompress=decompress,
+            timeout=self._timeout(request.extensions.get("timeout") or {}),
+        )
 
     def _timeout(self, timeout: dict[str, float | None]) -> aiohttp.ClientTimeout:
         """httpx's timeouts in aiohttp's terms: ``connect`` there includes the wait for
