@@ -18,7 +18,7 @@ from runner.base.apitext import printable
 from runner.base.errors import EXIT_FAILED, EXIT_IN_FLIGHT, EXIT_OK, UsageError
 from runner.cli import Context
 from runner.commands import batch, flags
-from runner.commands.common import add_manifest_args, load_manifests
+from runner.commands.common import add_manifest_args, load_manifests, warner
 from runner.lock.lockfile import LockStore, journal_path
 from runner.manifest.job import Manifest
 from runner.run import cancel
@@ -70,18 +70,10 @@ async def _cancel(
     store = LockStore.open(path)
     try:
         async with batch.open_clients(api, manifest.run.rate, 4, download=False) as clients:
-            return await cancel.cancel_jobs(store, clients.api, keys, notice=_warner(ctx))
+            return await cancel.cancel_jobs(store, clients.api, keys, notice=warner(ctx))
     finally:
         with anyio.CancelScope(shield=True):
             await store.close()
-
-
-def _warner(ctx: Context) -> Any:
-    def warn(message: str) -> None:
-        ctx.stderr.write(f"vidbatch: warning: {printable(message)}\n")
-        ctx.stderr.flush()
-
-    return warn
 
 
 def _print(name: str, done: cancel.Cancelled, out: TextIO) -> None:

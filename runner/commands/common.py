@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from runner.base.apitext import printable
 from runner.base.diagnostics import Diagnostic
 from runner.base.errors import ManifestError
 from runner.catalog import models
@@ -59,3 +60,14 @@ def load_manifests(
     for warning in (w for m in loaded for w in m.warnings):
         print(warning, file=ctx.stderr)
     return loaded
+
+
+def warner(ctx: Context) -> Callable[[str], None]:
+    """Where a command tells of a wait or a request that got no answer: stderr, one
+    line, with what the API sent made printable."""
+
+    def warn(message: str) -> None:
+        ctx.stderr.write(f"vidbatch: warning: {printable(message)}\n")
+        ctx.stderr.flush()
+
+    return warn

@@ -15,7 +15,7 @@ from runner.base.apitext import printable
 from runner.catalog import costs
 from runner.cli import Context
 from runner.commands import batch, flags
-from runner.commands.common import add_manifest_args, load_manifests
+from runner.commands.common import add_manifest_args, load_manifests, warner
 from runner.lock import lockfile
 from runner.lock.lockfile import LockStore, is_orphan
 from runner.manifest.job import Manifest
@@ -49,7 +49,7 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
         api = batch.api_settings(ns, ctx.environ)
         for manifest, path in zip(manifests, paths, strict=True):
             keys = [j.key for j in manifest.jobs if selected(j.key, ns.only)]
-            anyio.run(_refresh, path, api, keys, manifest.run.rate, _warner(ctx))
+            anyio.run(_refresh, path, api, keys, manifest.run.rate, warner(ctx))
     reports = [_report(m, p, ns.only) for m, p in zip(manifests, paths, strict=True)]
     if ns.json:
         ctx.stdout.write(json.dumps({"manifests": reports}, indent=2, sort_keys=True) + "\n")
@@ -69,16 +69,6 @@ async def _refresh(
     finally:
         with anyio.CancelScope(shield=True):
             await store.close()
-
-
-def _warner(ctx: Context) -> Callable[[str], None]:
-    """Where a refresh tells of a wait or a poll that got no answer: stderr, one line."""
-
-    def warn(message: str) -> None:
-        ctx.stderr.write(f"vidbatch: warning: {printable(message)}\n")
-        ctx.stderr.flush()
-
-    return warn
 
 
 def _report(manifest: Manifest, path: Path, only: list[str]) -> dict[str, Any]:

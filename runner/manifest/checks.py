@@ -38,8 +38,7 @@ _PATTERNS = {
 
 def show(value: Any) -> str:
     """A value as messages quote it: repr-like, cut short when long."""
-    text = repr(value) if isinstance(value, str) else _json_like(value)
-    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
+    return clip(repr(value) if isinstance(value, str) else _json_like(value))
 
 
 def clip(text: str) -> str:
