@@ -169,7 +169,8 @@ def report(rows: list[Figure], loads: dict[str, str], quick: bool) -> str:
         *(f"  - {name}: {state}" for name, state in loads.items()),
         "",
         "Ratio is value / ideal (span), or value / floor (the rest); the floor is the "
-        "bound on that ratio from issue 5 (D and F: issue 11).",
+        "bound on that ratio from issue 11 where it sets one (A's span, polls and CPU, "
+        "C's CPU, D, F), else from issue 5. The naive baseline is shown, not held to them.",
         "",
         "## Floors",
         "",
@@ -208,7 +209,10 @@ def main() -> int:
     if output is not None:
         output.write_text(text)
         print(f"wrote {output}", file=sys.stderr)
-    misses = sum(r.verdict == "MISS" or r.name == "scenario failed" for r in rows)
+    misses = sum(
+        (r.verdict == "MISS" and r.runner.startswith("vidbatch")) or r.name == "scenario failed"
+        for r in rows
+    )
     return 1 if misses else 0
 
 

@@ -22,6 +22,7 @@ from runner.base.diagnostics import Diagnostic
 from runner.base.errors import ManifestError
 from runner.catalog.models import ModelMatrix, builtin
 from runner.manifest import checks, outputs, yamlfile
+from runner.manifest.document import load as load_document
 from runner.manifest.job import Manifest, OutputSettings, RunSettings
 from runner.manifest.problems import Path_, Report, in_file_order
 from runner.manifest.resolve import Expander
@@ -63,10 +64,11 @@ def _resolved(
     strict: bool,
 ) -> Manifest:
     try:
-        root, data = yamlfile.parse(text, name)
+        document = load_document(text, name)
     except yamlfile.YamlProblem as problem:
         raise ManifestError(problem.diagnostics) from None
-    report = Report(name, root)
+    data = document.data
+    report = Report(name, None, document)
     if not isinstance(data, dict):
         report.add((), f"a manifest is a mapping with version: 1 and jobs; found {_kind(data)}")
         raise ManifestError(report.sorted())

@@ -13,6 +13,7 @@ from yaml.nodes import Node
 
 from runner.base.diagnostics import Diagnostic
 from runner.manifest import checks, yamlfile
+from runner.manifest.document import Document
 
 Path_ = tuple[str | int, ...]
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # one diagnostic, one line
@@ -21,9 +22,12 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # one diagnostic, one
 class Report:
     """Collects diagnostics, locating each by its path through the node tree."""
 
-    def __init__(self, file: str, root: Node | None) -> None:
+    def __init__(self, file: str, root: Node | None, document: Document | None = None) -> None:
+        """Problems are located in ``root``, or in the tree of ``document`` (composed when
+        first needed)."""
         self.file = file
-        self.root = root
+        self._root = root
+        self.document = document
         self.problems: set[Diagnostic] = set()
         self.warnings: set[Diagnostic] = set()
 
@@ -51,7 +55,7 @@ class Report:
 
     def node(self, path: Path_, *, at_key: bool = False) -> Node | None:
         """The deepest node along ``path`` (the key node itself with ``at_key``)."""
-        node = self.root
+        node = self.document.root() if self.document is not None else self._root
         for depth, step in enumerate(path):
             if node is None:
                 break
@@ -62,6 +66,13 @@ class Report:
                 break
             node = below
         return node
+
+    def item_line(self, key: str, index: int) -> int:
+        """The 1-based line where item ``index`` of the top-level ``key`` starts, or 0."""
+        document = self.document
+        lines = document.item_lines if document is not None else yamlfile.item_lines(self._root)
+        found = lines.get(key)
+        return found[index] if found is not None and 0 <= index < len(found) else 0
 
     def sorted(self) -> list[Diagnostic]:
         """Errors and warnings, in the order of the file."""

@@ -16,11 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from yaml.nodes import Node
-
 from runner.catalog import models
 from runner.catalog.models import OPERATIONS, ModelMatrix
-from runner.manifest import checks, outputs, templates, yamlfile
+from runner.manifest import checks, outputs, templates
 from runner.manifest.fields import RUNNER_FIELDS, FieldReader, Fields
 from runner.manifest.inputs import InputProblem, LocalInputs
 from runner.manifest.job import Job, OutputSettings, SeedMode
@@ -65,7 +63,6 @@ class Expander:
         raw_vars = data.get("vars")
         items = raw_vars.items() if isinstance(raw_vars, dict) else ()
         self.vars: dict[str, Any] = {k: self.literal(v, ("vars", k)) for k, v in items}
-        self.jobs_node: Node | None = None
         self.keys = 0  # job keys expanded so far, against MAX_JOBS
 
     def expand(self) -> list[Job]:
@@ -93,10 +90,7 @@ class Expander:
 
     def line_of(self, index: int) -> int:
         """The 1-based line where job ``index`` starts."""
-        if self.jobs_node is None:
-            self.jobs_node = self.report.node(("jobs",))
-        node = yamlfile.child(self.jobs_node, index) if self.jobs_node is not None else None
-        return node.start_mark.line + 1 if node is not None else 0
+        return self.report.item_line("jobs", index)
 
     def job(self, index: int, raw: dict[str, Any], defaults: Fields) -> Iterator[Job]:
         path: Path_ = ("jobs", index)

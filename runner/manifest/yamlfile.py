@@ -40,7 +40,7 @@ SEQ, MAP, MERGE = TAG + "seq", TAG + "map", TAG + "merge"
 # Python refuses to print an int of over 4,300 digits (640 where an environment
 # lowers the limit), so every message or request naming a longer one would crash.
 MAX_INT_DIGITS = 600
-_INT_LIMIT = 10**MAX_INT_DIGITS
+INT_LIMIT = 10**MAX_INT_DIGITS
 _INT = re.compile(r"^[-+]?(?:[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
 _FLOAT = re.compile(
     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
@@ -80,6 +80,11 @@ def make_loader(base: type) -> type:
 _Loader = make_loader(_BaseLoader)
 
 
+def default_loader() -> type:
+    """The loader ``parse`` uses unless told otherwise: libyaml's when present."""
+    return _Loader
+
+
 class YamlProblem(Exception):
     """The text could not be parsed; carries the diagnostics."""
 
@@ -94,7 +99,7 @@ def parse(text: str, file: str, loader: type | None = None) -> tuple[Node | None
     ``loader`` is a class from ``make_loader`` (by default on libyaml when present).
     """
     with collector_paused():
-        node = _compose(text, file, loader or _Loader)
+        node = compose(text, file, loader or _Loader)
         if node is None:
             return None, None
         builder = _Builder(file)
@@ -124,7 +129,7 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _compose(text: str, file: str, loader_class: type) -> Node | None:
+def compose(text: str, file: str, loader_class: type) -> Node | None:
     loader = loader_class(text)
     try:
         node: Node | None = loader.get_single_node()
@@ -138,6 +143,16 @@ def _compose(text: str, file: str, loader_class: type) -> Node | None:
     finally:
         loader.dispose()
     return node
+
+
+def item_lines(root: Node | None) -> dict[str, list[int]]:
+    """The 1-based line of each item of each sequence under a root mapping."""
+    lines: dict[str, list[int]] = {}
+    if isinstance(root, MappingNode):
+        for key, _key_node, value in pairs(root):
+            if isinstance(value, SequenceNode):
+                lines.setdefault(key, [item.start_mark.line + 1 for item in value.value])
+    return lines
 
 
 def _too_deep(text: str) -> Any:
@@ -326,13 +341,13 @@ class _Builder:
         if tag == BOOL:
             return text.lower() == "true"
         if tag == INT and _INT.match(text):
-            value = _int(text) if len(text) <= MAX_INT_DIGITS else None
-            if value is None or abs(value) >= _INT_LIMIT:
+            value = integer(text) if len(text) <= MAX_INT_DIGITS else None
+            if value is None or abs(value) >= INT_LIMIT:
                 self.problem(node, f"an integer of over {MAX_INT_DIGITS} digits is too large")
                 return 0
             return value
         if tag == FLOAT and _FLOAT.match(text):
-            number = _float(text)
+            number = real(text)
             if not math.isfinite(number):
                 self.problem(node, f"{text} is not a finite number")
             return number
@@ -344,7 +359,7 @@ class _TooBig(Exception):
     pass
 
 
-def _int(text: str) -> int:
+def integer(text: str) -> int:
     sign = -1 if text.startswith("-") else 1
     body = text.lstrip("+-")
     if body.startswith("0o"):
@@ -354,7 +369,7 @@ def _int(text: str) -> int:
     return sign * int(body, 10)
 
 
-def _float(text: str) -> float:
+def real(text: str) -> float:
     lowered = text.lower()
     if lowered.endswith(".nan"):
         return math.nan
