@@ -113,6 +113,8 @@ class _Events:
             self.parser.dispose()
 
     def _document(self) -> tuple[Any, dict[str, list[int]]]:
+        # One loop, on purpose: it runs once per event (800,000 for 100,000 jobs),
+        # and a function call for each would cost a tenth more.
         get = self.parser.get_event
         get()  # the stream's start
         if get().__class__ is not DocumentStartEvent:
