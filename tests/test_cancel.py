@@ -151,3 +151,20 @@ async def test_a_task_that_completed_before_its_cancel_is_kept(tmp_path: Path) -
     kept = validate_lockfile(tmp_path / "m.lock.json")["jobs"]["a"]
     assert kept["status"] == "completed" and "cancelled" not in kept
     assert kept["outputs"][0]["url"] == "https://cdn.example.test/v.mp4"
+
+
+def test_the_key_is_asked_for_only_when_a_task_is_in_flight(
+    manifest: Path, clocked_cli: Cli, clocked_sandbox: Sandbox, hand_clock: Clock
+) -> None:
+    key = clocked_cli.environ.pop("LEMONDATA_API_KEY")
+    assert clocked_cli("cancel", str(manifest)) == EXIT_OK, clocked_cli.err  # never run
+    assert "(no task in flight)" in clocked_cli.out
+    clocked_cli.environ["LEMONDATA_API_KEY"] = key
+    assert clocked_cli("run", str(manifest), "--detach", "--only", "done") == EXIT_IN_FLIGHT
+    del clocked_cli.environ["LEMONDATA_API_KEY"]
+    assert clocked_cli("cancel", str(manifest), "--only", "queued") == EXIT_OK  # none of these
+    assert clocked_cli("cancel", str(manifest)) == 2
+    assert "LEMONDATA_API_KEY is not set" in clocked_cli.err
+    assert clocked_sandbox.counters.cancels == 0
+    entry = validate_lockfile(manifest.with_name("shots.lock.json"))["jobs"]["done"]
+    assert entry["status"] in ("pending", "processing") and entry["task_id"]

@@ -19,6 +19,7 @@ from runner.base.errors import EXIT_FAILED, EXIT_IN_FLIGHT, EXIT_OK, UsageError
 from runner.cli import Context
 from runner.commands import batch, flags
 from runner.commands.common import add_manifest_args, load_manifests, warner
+from runner.lock import lockfile
 from runner.lock.lockfile import LockStore, journal_path
 from runner.manifest.job import Manifest
 from runner.run import cancel
@@ -49,19 +50,28 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
     keys = [[j.key for j in m.jobs if selected(j.key, ns.only)] for m in manifests]
     if ns.only and not any(keys):
         raise UsageError(f"--only {' '.join(ns.only)}: no job key matches (see `vidbatch plan`)")
-    api = batch.api_settings(ns, ctx.environ)
+    api: batch.Api | None = None
     codes = []
     for manifest, selection in zip(manifests, keys, strict=True):
         path = lock_path_for(manifest, lock_option)
-        if path.exists() or journal_path(path).exists():
+        if _in_flight(path, selection):
+            api = api or batch.api_settings(ns, ctx.environ)  # needed only to send a cancel
             done = anyio.run(_cancel, path, api, selection, manifest, ctx)
         else:
-            done = cancel.Cancelled()  # never run: nothing in flight, no lockfile to make
+            done = cancel.Cancelled()  # nothing to cancel, nothing to record
         _print(manifest.display, done, ctx.stdout)
         if done.stopped is not None:
             raise done.stopped  # exit 3; what was cancelled is recorded
         codes.append(_code(done))
     return max(codes, key=_rank, default=EXIT_OK)
+
+
+def _in_flight(path: Path, keys: list[str]) -> bool:
+    """Whether the lockfile (with its journal) has a task in flight for any of ``keys``."""
+    if not (path.exists() or journal_path(path).exists()):
+        return False  # never run
+    jobs = lockfile.read(path)["jobs"]
+    return any(cancel.in_flight(jobs.get(key)) for key in keys)
 
 
 async def _cancel(

@@ -11,8 +11,9 @@ answer. The task id is kept in every case.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 
@@ -65,9 +66,14 @@ async def cancel_jobs(
     async with anyio.create_task_group() as tg:
         for key in keys:
             entry = store.entry(key)
-            if entry and entry.get("task_id") and entry.get("status") in IN_FLIGHT:
+            if entry is not None and in_flight(entry):
                 tg.start_soon(one, key, str(entry["task_id"]))
     return result
+
+
+def in_flight(entry: Mapping[str, Any] | None) -> bool:
+    """Whether a lockfile entry has a task that is still going (one a cancel can reach)."""
+    return bool(entry and entry.get("task_id") and entry.get("status") in IN_FLIGHT)
 
 
 async def _cancel(
