@@ -196,6 +196,18 @@ def test_a_shard_starts_from_the_manifest_s_lockfile(
     assert cli("run", str(manifest)) == 0, cli.err
     base = json.loads((tmp_path / "shots.lock.json").read_text())["jobs"]
     lock = "shards/s2.json"  # elsewhere: its output paths are rewritten for its folder
+    held = sorted(key for key in base if shards.Shard(2, 2).holds(key))
+    # plan --shard plans what that run will do, from where it will start, writing nothing.
+    assert cli("plan", str(manifest), "--shard", "2/2", "--lockfile", lock, "--json") == 0
+    planned = json.loads(cli.out)
+    assert planned["shard"] == "2/2" and not planned["sends"]
+    assert [(j["job"], j["action"]) for j in planned["plans"][0]["jobs"]] == [
+        (key, "skip") for key in held
+    ]
+    assert not (tmp_path / lock).exists()
+    assert cli("plan", str(manifest), "--shard", "1/2", "--check") == 0
+    assert "(lockfile shots.lock.json, shard 1/2)" in cli.out
+    assert f"{len(base) - len(held)} up to date" in cli.out
     assert cli("run", str(manifest), "--shard", "2/2", "--lockfile", lock) == 0
     assert "summary: 2 completed in" in cli.err  # nothing sent, nothing fetched again
     seeded = validate_lockfile(tmp_path / lock)["jobs"]

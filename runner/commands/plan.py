@@ -14,6 +14,7 @@ from runner.commands import flags, pricebook
 from runner.commands.common import add_manifest_args, load_manifests
 from runner.lock import lockfile
 from runner.manifest.yamlfile import collector_paused
+from runner.run import shards
 from runner.run.plan import SENDS, Plan, PlanOptions, lock_path_for, make_plan
 
 VERBS = {
@@ -50,6 +51,12 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--sandbox", action="store_true", help="estimate with the embedded sandbox's prices"
     )
+    parser.add_argument(
+        "--shard",
+        type=shards.parse,
+        metavar="K/N",
+        help="plan as `run --shard K/N` would: only that shard's jobs",
+    )
     pricebook.add_fetch_arg(parser)
     parser.set_defaults(func=main)
 
@@ -75,7 +82,12 @@ def _plan(ns: argparse.Namespace, ctx: Context) -> int:
     plans = []
     for manifest in manifests:
         path = lock_path_for(manifest, lock_option)
-        plans.append(make_plan(manifest, path, lockfile.read(path), options))
+        if ns.shard is None:
+            doc = lockfile.read(path)
+        else:
+            doc = shards.starting_view(path, lock_path_for(manifest, None), ns.shard)
+            manifest = shards.restrict(manifest, ns.shard)
+        plans.append(make_plan(manifest, path, doc, options))
     flags.check_only(ns.only, plans)
     matrix, book = pricebook.price_book(ns, ctx, ctx.error)
     estimator = costs.Estimator(matrix, book)
@@ -86,11 +98,12 @@ def _plan(ns: argparse.Namespace, ctx: Context) -> int:
             "sends": any(p.sends for p in plans),
             "estimate": _total(costed).as_json(),
             "prices": _prices_said(book),
+            "shard": None if ns.shard is None else str(ns.shard),
         }
         ctx.stdout.write(json.dumps(body, indent=2, sort_keys=True) + "\n")
     else:
         for plan, estimates in zip(plans, costed, strict=True):
-            _print(plan, estimates, ctx.stdout)
+            _print(plan, estimates, ctx.stdout, ns.shard)
         if len(plans) > 1:
             ctx.stdout.write(f"in all: {_would_submit(_total(costed))}\n")
         ctx.stdout.write(f"estimates: {_prices_said(book)} (see the README's section on costs)\n")
@@ -130,8 +143,11 @@ def _prices_said(book: PriceBook) -> str:
     return f"prices from {', '.join(sources) or 'nowhere'}{when}"
 
 
-def _print(plan: Plan, estimates: dict[str, Estimate], out: TextIO) -> None:
-    out.write(f"{plan.manifest.display} (lockfile {plan.lockfile.name})\n")
+def _print(
+    plan: Plan, estimates: dict[str, Estimate], out: TextIO, shard: shards.Shard | None
+) -> None:
+    part = f", shard {shard}" if shard is not None else ""
+    out.write(f"{plan.manifest.display} (lockfile {plan.lockfile.name}{part})\n")
     width = max((len(item.key) for item in plan.items), default=0)
     shown: dict[int, str] = {}  # jobs share estimates (costs.Estimator): each told once
     lines = []

@@ -11,7 +11,7 @@ from runner.commands import flags
 from runner.commands.common import add_manifest_args, load_manifests
 from runner.lock import lockfile
 from runner.manifest.inputs import sha256_of
-from runner.run.plan import lock_path_for
+from runner.run.plan import lock_path_for, recorded_file
 
 
 def register(sub: Any) -> None:
@@ -57,7 +57,7 @@ def check_output(folder: Path, output: dict[str, Any]) -> str | None:
     """``missing``, ``changed`` or None (the file matches its recorded sha256)."""
     if not output.get("path"):
         return "missing"
-    file = folder / output["path"]
+    file = recorded_file(folder, output["path"])
     if not file.is_file():
         return "missing"
     try:

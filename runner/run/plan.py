@@ -16,6 +16,7 @@ Actions::
 from __future__ import annotations
 
 import fnmatch
+import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -159,8 +160,15 @@ def missing_outputs(entry: Mapping[str, Any], folder: Path) -> list[int]:
     return [
         index
         for index, output in enumerate(outputs)
-        if not output.get("path") or not (folder / output["path"]).is_file()
+        if not output.get("path") or not recorded_file(folder, output["path"]).is_file()
     ]
+
+
+def recorded_file(folder: Path, path: str) -> Path:
+    """The file a lockfile in ``folder`` records as ``path``, read as it was written:
+    ``..`` taken away by name, so that it holds before ``folder`` exists (a shard's
+    lockfile not made yet, whose paths were rebased to its folder)."""
+    return Path(os.path.normpath(folder / path))
 
 
 def seed_for(job: Job, entry: Mapping[str, Any] | None) -> int | None:

@@ -96,14 +96,31 @@ def share(settings: RunSettings, shard: Shard, concurrency: bool, rate: bool) ->
 def seed(path: Path, base: Path, shard: Shard) -> None:
     """Start the shard's lockfile ``path``, when it does not exist, from ``base``
     (the manifest's own lockfile) restricted to the shard's jobs."""
-    if path.exists() or path == base.absolute() or not base.exists():
+    if not _starts_from_base(path, base):
         return
-    doc = view(lockfile.read(base), shard)
-    doc.pop("manifest", None)  # relative to base's folder; the run writes its own
-    for entry in doc["jobs"].values():
-        lockmerge.rebase_outputs(entry, base.absolute().parent, path.parent)
+    doc = _from_base(path, base, shard)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, lockfile.render(doc).encode("utf-8"))
     except OSError as err:
         raise LockError(f"cannot write the lockfile {path}: {err.strerror or err}") from None
+
+
+def starting_view(path: Path, base: Path, shard: Shard) -> dict[str, Any]:
+    """The shard's view of the lockfile a run of it would start from, written nowhere:
+    ``path`` as it is, or, while it does not exist, what ``seed`` would write."""
+    if _starts_from_base(path, base):
+        return _from_base(path, base, shard)
+    return view(lockfile.read(path), shard)
+
+
+def _starts_from_base(path: Path, base: Path) -> bool:
+    return not path.exists() and path != base.absolute() and base.exists()
+
+
+def _from_base(path: Path, base: Path, shard: Shard) -> dict[str, Any]:
+    doc = view(lockfile.read(base), shard)
+    doc.pop("manifest", None)  # relative to base's folder; the run writes its own
+    for entry in doc["jobs"].values():
+        lockmerge.rebase_outputs(entry, base.absolute().parent, path.parent)
+    return doc
