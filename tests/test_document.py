@@ -132,6 +132,11 @@ def test_each_scalar_reads_alike_as_value_key_and_item(scalar: str, loader: type
         "[" * 100 + "]" * 100 + "\n",
         "[" * 101 + "]" * 101 + "\n",
         "a: &x [1, *x]\n",
+        "a0: &a0 [x]\n" + "".join(f"a{i}: &a{i} [*a{i - 1}]\n" for i in range(1, 101)),
+        "a0: &a0 [x]\n" + "".join(f"a{i}: &a{i} [*a{i - 1}]\n" for i in range(1, 98)),
+        "a: &a [" + "[" * 60 + "]" * 60 + "]\nb: " + "[" * 40 + "*a" + "]" * 40 + "\n",
+        "a: &a [1, 2]\nb: [*a, *a, {<<: *a}]\n",
+        "a: &a {k: 1}\nb: {<<: [*a, {k: 2, j: 3}], j: 4}\n",
         "a: *nowhere\n",
         "名前: 猫\nfps: 24\n",
         "k: 'it''s'\nj: \"\\u00e9\\n\"\nm: |\n  line\n  two\nn: >-\n  folded\n  text\n",
@@ -165,6 +170,50 @@ _TREES = st.recursive(
 )
 
 
+# Mostly valid documents, so that the event path is taken and its values compared.
+_PLAIN_KEYS = ["id", "prompt", "seed", "tags", "k k", "'q'", "on"]
+_PLAIN_SCALARS = ["on", "16:9", "017", "0x1F", "+5", "true", "1.5", "~", "'5'", "a b", '"x"']
+_PLAIN = st.recursive(
+    st.sampled_from(_PLAIN_SCALARS),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(_PLAIN_KEYS), inner, max_size=3),
+    ),
+    max_leaves=8,
+)
+_MAPPINGS = st.dictionaries(st.sampled_from(_PLAIN_KEYS), _PLAIN, min_size=1, max_size=3)
+
+
+@st.composite
+def _anchored(draw: st.DrawFn) -> str:
+    """Top-level definitions under anchors, then jobs that alias and merge them; now
+    and then wrong: an undefined or repeated anchor, a merge of a non-mapping."""
+    names = draw(st.lists(st.sampled_from("abc"), unique=True, min_size=1, max_size=3))
+    if names and draw(st.sampled_from([False] * 5 + [True])):
+        names.append(names[0])  # the same anchor twice
+    lines = []
+    for index, name in enumerate(names):
+        body = draw(st.one_of(_MAPPINGS, _MAPPINGS, _MAPPINGS, _PLAIN, _TREES))
+        lines.append(f"x-{index}: &{name}" + _block(body, 4).rstrip("\n"))
+    usable = sorted(set(names)) * 8 + ["z"] if names else ["z"]
+    forms = ["<<: *{0}", "<<: [*{0}]", "k: *{0}", "k: [*{0}, *{0}]", "<<: {{m: *{0}}}"]
+    lines.append("jobs:")
+    for number in range(draw(st.integers(0, 4))):
+        fields = [f"id: j{number}"]
+        for use in draw(st.lists(st.sampled_from(usable), max_size=2)):
+            fields.append(draw(st.sampled_from(forms)).format(use))
+        for key in draw(st.lists(st.sampled_from(_PLAIN_KEYS[1:] + KEYS[-3:]), max_size=2)):
+            fields.append(f"{key}:" + _block(draw(st.one_of(_PLAIN, _TREES)), 6).rstrip("\n"))
+        lines.append("  - " + "\n    ".join(fields))
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_anchored())
+def test_random_anchors_aliases_and_merges_read_alike(text: str) -> None:
+    same(*both(text, LIBYAML))
+
+
 @settings(max_examples=300, deadline=None)
 @given(tree=st.dictionaries(st.sampled_from(KEYS), _TREES, min_size=1, max_size=5))
 def test_random_block_documents_read_alike(tree: dict[str, Any]) -> None:
@@ -195,11 +244,35 @@ def test_a_plain_document_composes_its_tree_only_when_asked(
     assert fps is not None and yamlfile.position(fps) == (4, 10)
 
 
-def test_an_alias_takes_the_node_tree_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    loaded = document.load("a: &x {k: 1}\nb: *x\n", "m.yaml")
-    assert loaded.data == {"a": {"k": 1}, "b": {"k": 1}}
+def test_a_tag_takes_the_node_tree_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = document.load("a: !!str 5\n", "m.yaml")
+    assert loaded.data == {"a": "5"}
     monkeypatch.setattr(yamlfile, "compose", lambda *args: pytest.fail("composed again"))
     assert loaded.root() is not None
+
+
+def test_anchors_aliases_and_merge_keys_stay_on_the_event_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(yamlfile, "parse", lambda *args: pytest.fail("read the slow way"))
+    text = (
+        "x-common: &common {model: veo3.1-fast, duration: 5}\n"
+        "x-more: &more {duration: 8, fps: 24}\n"
+        "jobs:\n"
+        "  - {<<: *common, id: a}\n"
+        "  - <<: [*more, *common]\n"
+        "    id: b\n"
+        "    tags: &t [x, y]\n"
+        "  - {id: c, tags: *t, prompt: &p hello, title: *p}\n"
+    )
+    loaded = document.load(text, "m.yaml")
+    common = {"model": "veo3.1-fast", "duration": 5}
+    assert loaded.data["jobs"] == [
+        {"id": "a", **common},
+        {"id": "b", "tags": ["x", "y"], "duration": 8, "fps": 24, "model": "veo3.1-fast"},
+        {"id": "c", "tags": ["x", "y"], "prompt": "hello", "title": "hello"},
+    ]
+    assert loaded.item_lines["jobs"] == [4, 5, 8]
 
 
 def test_keys_are_interned() -> None:
