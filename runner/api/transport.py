@@ -45,10 +45,31 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import aiohttp
 import httpx
 
 from runner.api import hosts, network
+
+
+@contextmanager
+def _default_ca_paths_unread() -> Iterator[None]:
+    """ssl's default CA paths left unread while aiohttp is imported.
+
+    aiohttp builds two default SSLContexts when it is imported, for requests that
+    name no context, and reads the system's CA bundle into each: a third of its
+    import time. Every connection here has the context it is given (``ssl=`` on
+    the connector), so those two are never used; with an empty store they could
+    only refuse a certificate, never accept one.
+    """
+    read = ssl.SSLContext.set_default_verify_paths
+    setattr(ssl.SSLContext, "set_default_verify_paths", lambda self: None)  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(ssl.SSLContext, "set_default_verify_paths", read)  # noqa: B010
+
+
+with _default_ca_paths_unread():
+    import aiohttp
 
 # Headers aiohttp would add of its own; httpx's own stack sends none of them
 # unless the request has them (the API client and the files client set theirs).
