@@ -45,10 +45,31 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import aiohttp
 import httpx
 
 from runner.api import hosts, network
+
+
+@contextmanager
+def _default_ca_paths_unread() -> Iterator[None]:
+    """ssl's default CA paths left unread while aiohttp is imported.
+
+    aiohttp builds two default SSLContexts when it is imported, for requests that
+    name no context, and reads the system's CA bundle into each: a third of its
+    import time. Every connection here has the context it is given (``ssl=`` on
+    the connector), so those two are never used; with an empty store they could
+    only refuse a certificate, never accept one.
+    """
+    read = ssl.SSLContext.set_default_verify_paths
+    setattr(ssl.SSLContext, "set_default_verify_paths", lambda self: None)  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(ssl.SSLContext, "set_default_verify_paths", read)  # noqa: B010
+
+
+with _default_ca_paths_unread():
+    import aiohttp
 
 # Headers aiohttp would add of its own; httpx's own stack sends none of them
 # unless the request has them (the API client and the files client set theirs).
@@ -135,7 +156,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 body = await network.capped(answer.content.iter_any(), declared, limit, request)
             finally:
                 _Body.done(answer)
-        return httpx.Response(answer.status, headers=answer.raw_headers, request=request), body
+        response = httpx.Response(
+            answer.status, headers=answer.raw_headers, request=request, stream=_READ_APART
+        )
+        return response, body
 
     async def _request(self, request: httpx.Request, decompress: bool) -> aiohttp.ClientResponse:
         """``request`` sent as it is (no redirect followed); its answer, body unread."""
@@ -192,6 +216,20 @@ class _Body(httpx.AsyncByteStream):
             answer.release()
         else:
             answer.close()
+
+
+class _ReadApart(httpx.AsyncByteStream):
+    """The body of an ``exchange`` answer, read apart and handed back beside the response,
+    so that httpx does not read an empty one through its decoders (some 10 µs a request,
+    a good part of what the API client costs above aiohttp). The response then reads as a
+    streamed one whose body was never read, as ``network.read_capped`` leaves httpx's."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        return
+        yield b""  # an async generator that yields nothing
+
+
+_READ_APART = _ReadApart()
 
 
 @contextmanager
