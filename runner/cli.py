@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from runner import __version__
-from runner.base import collector
 from runner.base.errors import EXIT_INTERRUPTED, EXIT_USAGE, ManifestError, VidbatchError
 
 # httpx imports its own command line (click, rich, pygments) when click is
@@ -85,9 +84,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         if importlib.util.find_spec(f"runner.commands.{name}") is None:
             continue
         if command is None or name == command:
-            with collector.importing():
-                module = importlib.import_module(f"runner.commands.{name}")
-            module.register(sub)
+            importlib.import_module(f"runner.commands.{name}").register(sub)
         else:
             sub.add_parser(name, help=help_text)
     return parser

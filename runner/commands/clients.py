@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 import httpx
 
 from runner.api.client import USER_AGENT
-from runner.base import collector
 from runner.base.errors import ConfigError
 
 if TYPE_CHECKING:  # imported when first used: aiohttp takes a tenth of a second to load
@@ -125,8 +124,7 @@ def _transport(
     """aiohttp below httpx, unless a proxy is set: then None, httpx's own stack."""
     if proxied():
         return None
-    with collector.importing():
-        from runner.api.transport import AiohttpTransport
+    from runner.api.transport import AiohttpTransport
 
     assert limits.max_connections is not None and limits.keepalive_expiry is not None
     return AiohttpTransport(limits.max_connections, tls, limits.keepalive_expiry, global_only)
