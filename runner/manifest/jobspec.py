@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,16 +39,17 @@ class JobSpec:
 
     def __post_init__(self) -> None:
         self.templated = [k for k, v in self.values.items() if templates.has_template(v)]
-        self.extra_templated = [k for k, v in self.extra.items() if templates.has_template(v)]
-        self.keys = {name: key for name, key, _ in self.axes}
+        self.extra_templated = (
+            [k for k, v in self.extra.items() if templates.has_template(v)] if self.extra else []
+        )
+        self.keys = {name: key for name, key, _ in self.axes} if self.axes else {}
         self.cache: dict[tuple[Any, ...], tuple[Any, bool]] = {}
         self.names: dict[tuple[str, int], tuple[str, ...]] = {}
         self.used: dict[tuple[str, int], tuple[int, ...]] = {}
         self.plain: dict[tuple[str, int], bool] = {}
         # the operation inferred from inputs no matrix axis changes: once per job
         self.inferred: str | None = None
-        varying = {name for name, _, _ in self.axes} | set(self.templated)
-        if varying.isdisjoint(_DECIDE_OPERATION):
+        if _DECIDE_OPERATION.isdisjoint(self.keys) and _DECIDE_OPERATION.isdisjoint(self.templated):
             self.inferred = infer_operation(self.values)
         # "name=value" of every matrix item, spelt once, for the job keys
         self.key_parts = [[f"{name}={key_value(v)}" for v in items] for name, _, items in self.axes]
@@ -64,9 +66,13 @@ class JobSpec:
             (i, name) for i, (name, _, _) in enumerate(self.axes) if name in request_fields
         ]
         # fields to render and check: the templated ones and those the matrix sets
-        self.checked = list(dict.fromkeys([*self.templated, *(n for _, n in self.request_axes)]))
-        # the integer fields a combination has (each has the same fields)
-        self.present = {*self.values, *(name for _, name in self.request_axes)}
+        self.checked = self.templated
+        # the fields a combination has (each has the same fields)
+        self.present: AbstractSet[str] = self.values.keys()
+        if self.request_axes:
+            set_by_axes = [name for _, name in self.request_axes]
+            self.checked = list(dict.fromkeys([*self.templated, *set_by_axes]))
+            self.present = {*self.values, *set_by_axes}
         self.has_inputs = True  # whether local input fields are among them (set by the caller)
         self.integer_fields = [name for name in integer_fields if name in self.present]
         # the matrix axes each templated field's templates name

@@ -213,27 +213,13 @@ class Expander:
     def combination(self, spec: JobSpec, combo: tuple[int, ...], key: str) -> Job | None:
         values = spec.values.copy()
         sources: dict[str, int] = {}
-        for axis, name in spec.request_axes:
-            position = combo[axis]
-            values[name] = spec.axes[axis][2][position]
-            sources[name] = position
-        ok = True
-        for name in spec.checked:
-            position = sources.get(name, -1)
-            plain = spec.plain.get((name, position))
-            if plain is not None:  # a matrix item without templates: checked once
-                ok = ok and plain
-                continue
-            if position < 0 and spec.axes:  # a templated field, rendered before?
-                used = tuple([combo[i] for i in spec.template_axes[name]])
-                found = spec.cache.get((name, -1, used))
-                if found is not None:
-                    values[name], valid = found
-                    ok = ok and valid
-                    continue
-            rendered, valid = self.rendered(spec, name, position, values[name], combo)
-            values[name] = rendered
-            ok = ok and valid
+        if spec.axes:
+            ok = self.varied(spec, combo, values, sources)
+        else:
+            ok = True
+            for name in spec.checked:  # one combination: nothing to reuse
+                values[name], valid = self.render_checked(spec, name, -1, values[name], self.vars)
+                ok = ok and valid
         extra = spec.extra
         if spec.extra_templated:
             env = self.env(spec, combo)
@@ -247,6 +233,33 @@ class Expander:
         job = self.finish(spec, key, values, sources, extra)
         return job if ok else None
 
+    def varied(
+        self, spec: JobSpec, combo: tuple[int, ...], values: dict[str, Any], sources: dict[str, int]
+    ) -> bool:
+        """Set and check the fields of one combination of a matrix; whether all are valid."""
+        for axis, name in spec.request_axes:
+            position = combo[axis]
+            values[name] = spec.axes[axis][2][position]
+            sources[name] = position
+        ok = True
+        for name in spec.checked:
+            position = sources.get(name, -1)
+            plain = spec.plain.get((name, position))
+            if plain is not None:  # a matrix item without templates: checked once
+                ok = ok and plain
+                continue
+            if position < 0:  # a templated field, rendered before?
+                used = tuple([combo[i] for i in spec.template_axes[name]])
+                found = spec.cache.get((name, -1, used))
+                if found is not None:
+                    values[name], valid = found
+                    ok = ok and valid
+                    continue
+            rendered, valid = self.rendered(spec, name, position, values[name], combo)
+            values[name] = rendered
+            ok = ok and valid
+        return ok
+
     def env(self, spec: JobSpec, combo: tuple[int, ...]) -> dict[str, Any]:
         """The variables templates of one combination see: ``vars``, then its matrix items."""
         axes = zip(spec.axes, combo, strict=True)
@@ -256,11 +269,9 @@ class Expander:
         self, spec: JobSpec, name: str, position: int, value: Any, combo: tuple[int, ...]
     ) -> tuple[Any, bool]:
         """``value`` of field ``name`` rendered and checked, once per distinct input."""
-        if not spec.axes:  # one combination: nothing to reuse
-            return self.render_checked(spec, name, position, value, self.vars)
         if position >= 0 and not templates.has_template(value):
             # A matrix item without templates (nor a $${ to unescape): checked once,
-            # then taken as it is by every combination (see ``combination``).
+            # then taken as it is by every combination (see ``varied``).
             valid = spec.plain[(name, position)] = self.reader.check(
                 name, value, spec.where(name, position)
             )
