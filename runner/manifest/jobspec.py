@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -67,14 +68,19 @@ class JobSpec:
         ]
         # fields to render and check: the templated ones and those the matrix sets
         self.checked = self.templated
+        # the templated fields no matrix axis sets
+        self.rendered_fields = self.templated
         # the fields a combination has (each has the same fields)
         self.present: AbstractSet[str] = self.values.keys()
         if self.request_axes:
             set_by_axes = [name for _, name in self.request_axes]
             self.checked = list(dict.fromkeys([*self.templated, *set_by_axes]))
+            self.rendered_fields = [n for n in self.templated if n not in set_by_axes]
             self.present = {*self.values, *set_by_axes}
         self.has_inputs = True  # whether local input fields are among them (set by the caller)
-        self.integer_fields = [name for name in integer_fields if name in self.present]
+        # the integer fields combinations vary in; the others are sent as integers from here
+        self.integer_fields = [name for name in integer_fields if name in self.checked]
+        integers(self.values, [n for n in integer_fields if n not in self.integer_fields])
         # the matrix axes each templated field's templates name
         self.template_axes = (
             {n: self.axes_used(n, -1, self.values[n]) for n in self.templated} if self.axes else {}
@@ -105,6 +111,17 @@ class JobSpec:
         if position >= 0:
             return (*self.path, "matrix", self.keys[name], position)
         return self.paths[name]
+
+
+def integers(values: dict[str, Any], names: Iterable[str]) -> None:
+    """Whole floats among ``values`` of the integer fields ``names`` made integers.
+
+    42.0 passes the schema as an integer: 42 is sent.
+    """
+    for name in names:
+        number = values.get(name)
+        if type(number) is float and number.is_integer():
+            values[name] = int(number)
 
 
 def key_value(value: Any) -> str:

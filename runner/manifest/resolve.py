@@ -24,7 +24,7 @@ from runner.manifest import checks, outputs, templates, yamlfile
 from runner.manifest.fields import RUNNER_FIELDS, FieldReader, Fields
 from runner.manifest.inputs import InputProblem, LocalInputs
 from runner.manifest.job import Job, OutputSettings, SeedMode
-from runner.manifest.jobspec import JobSpec, derived_seed
+from runner.manifest.jobspec import JobSpec, derived_seed, integers
 from runner.manifest.localfields import LOCAL_FIELDS, LocalFields
 from runner.manifest.modelcheck import Finding, ModelCheck
 from runner.manifest.operations import (
@@ -217,7 +217,7 @@ class Expander:
             ok = self.varied(spec, combo, values, sources)
         else:
             ok = True
-            for name in spec.checked:  # one combination: nothing to reuse
+            for name in spec.templated:  # one combination: nothing to reuse
                 values[name], valid = self.render_checked(spec, name, -1, values[name], self.vars)
                 ok = ok and valid
         extra = spec.extra
@@ -237,26 +237,21 @@ class Expander:
         self, spec: JobSpec, combo: tuple[int, ...], values: dict[str, Any], sources: dict[str, int]
     ) -> bool:
         """Set and check the fields of one combination of a matrix; whether all are valid."""
+        ok = True
         for axis, name in spec.request_axes:
             position = combo[axis]
-            values[name] = spec.axes[axis][2][position]
+            item = values[name] = spec.axes[axis][2][position]
             sources[name] = position
-        ok = True
-        for name in spec.checked:
-            position = sources.get(name, -1)
-            plain = spec.plain.get((name, position))
-            if plain is not None:  # a matrix item without templates: checked once
-                ok = ok and plain
-                continue
-            if position < 0:  # a templated field, rendered before?
-                used = tuple([combo[i] for i in spec.template_axes[name]])
-                found = spec.cache.get((name, -1, used))
-                if found is not None:
-                    values[name], valid = found
-                    ok = ok and valid
-                    continue
-            rendered, valid = self.rendered(spec, name, position, values[name], combo)
-            values[name] = rendered
+            valid = spec.plain.get((name, position))  # an item without templates: checked once
+            if valid is None:
+                values[name], valid = self.rendered(spec, name, position, item, combo)
+            ok = ok and valid
+        for name in spec.rendered_fields:
+            used = tuple([combo[i] for i in spec.template_axes[name]])
+            found = spec.cache.get((name, -1, used))  # rendered before?
+            if found is None:
+                found = self.rendered(spec, name, -1, values[name], combo)
+            values[name], valid = found
             ok = ok and valid
         return ok
 
@@ -317,10 +312,7 @@ class Expander:
         extra: dict[str, Any],
     ) -> Job | None:
         has_local = self.local.resolve(spec, values, sources) if spec.has_inputs else False
-        for name in spec.integer_fields:  # 42.0 passes as an integer: send 42
-            number = values.get(name)
-            if type(number) is float and number.is_integer():
-                values[name] = int(number)
+        integers(values, spec.integer_fields)
         seed = values.get("seed")
         mode: SeedMode = "derived"
         if seed == "random":
