@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +74,7 @@ class Expander:
         for index, raw in enumerate(self.data.get("jobs") or ()):
             if not isinstance(raw, dict):
                 continue
-            expanded = list(self.job(index, raw, defaults))  # a duplicate is checked too
+            expanded = self.job(index, raw, defaults)  # a duplicate is checked too
             job_id = raw.get("id")
             first = first_index.setdefault(job_id, index) if isinstance(job_id, str) else index
             if first == index:
@@ -98,12 +97,28 @@ class Expander:
         node = yamlfile.child(self.jobs_node, index) if self.jobs_node is not None else None
         return node.start_mark.line + 1 if node is not None else 0
 
-    def job(self, index: int, raw: dict[str, Any], defaults: Fields) -> Iterator[Job]:
+    def job(self, index: int, raw: dict[str, Any], defaults: Fields) -> list[Job]:
+        """The valid jobs of manifest job ``index``: itself, or one per matrix combination."""
+        spec = self.spec(index, raw, defaults)
+        if spec is None:
+            return []
+        if not spec.axes:
+            job = self.combination(spec, (), spec.job_id)
+            return [] if job is None else [job]
+        # The combinations, and their keys from the pre-spelt parts, in one order.
+        combos = itertools.product(*(range(len(items)) for _, _, items in spec.axes))
+        parts = itertools.product(*spec.key_parts)
+        keys = (f"{spec.job_id}[{','.join(spelt)}]" for spelt in parts)
+        jobs = (self.combination(spec, combo, key) for combo, key in zip(combos, keys, strict=True))
+        return [job for job in jobs if job is not None]
+
+    def spec(self, index: int, raw: dict[str, Any], defaults: Fields) -> JobSpec | None:
+        """What the combinations of job ``index`` share; None when none can be made."""
         path: Path_ = ("jobs", index)
         own = self.reader.read(raw, path, RUNNER_FIELDS)
         job_id = raw.get("id")
         if not isinstance(job_id, str):
-            return
+            return None
         values = {**defaults.values, **own.values}
         paths = {**defaults.paths, **own.paths}
         extra = {**defaults.extra, **own.extra}
@@ -113,34 +128,23 @@ class Expander:
                 raw["prompt_file"], (*path, "prompt_file"), "prompt" in own.values
             )
             if text is None:
-                return
+                return None
             values["prompt"] = text
             paths["prompt"] = (*path, "prompt_file")
         axes = self.axes(raw.get("matrix"), path, values, extra, own)
         if axes is None:
-            return
+            return None
         count = math.prod(len(items) for _, _, items in axes)
         if self.keys + count > MAX_JOBS:  # before expanding: a matrix can be astronomic
             msg = f"expands to {count:,} jobs; a manifest may have at most {MAX_JOBS:,}"
             self.report.add((*path, "matrix") if axes else path, msg)
-            return
+            return None
         self.keys += count
         spec = JobSpec(job_id, index, path, values, paths, extra, extra_paths, axes)
         spec.line = self.line_of(index)
         spec.prepare(self.reader.request_fields, self.reader.integer_fields, self.judged_by)
         spec.has_inputs = not spec.present.isdisjoint(LOCAL_FIELDS)
-        if not axes:
-            job = self.combination(spec, (), job_id)
-            if job is not None:
-                yield job
-            return
-        # The combinations, and their keys from the pre-spelt parts, in one order.
-        combos = itertools.product(*(range(len(items)) for _, _, items in axes))
-        keys = (f"{job_id}[{','.join(parts)}]" for parts in itertools.product(*spec.key_parts))
-        for combo, key in zip(combos, keys, strict=True):
-            job = self.combination(spec, combo, key)
-            if job is not None:
-                yield job
+        return spec
 
     def axes(
         self,
