@@ -37,7 +37,9 @@ class FieldReader:
         self.known = (*schema.request_fields(), *checks.ALIASES)
         properties = schema.load("request")["properties"]
         self.text_fields = frozenset(k for k, v in properties.items() if v.get("type") == "string")
-        self.integer_fields = tuple(k for k, v in properties.items() if v.get("type") == "integer")
+        self.integer_fields = frozenset(
+            k for k, v in properties.items() if v.get("type") == "integer"
+        )
         self._checked: dict[tuple[str, type, Any], tuple[checks.Problem, ...]] = {}
         # (keys of a mapping, allowed) -> (key, field) of each request field in it,
         # or None when some key needs more than that (an alias given twice, extra,

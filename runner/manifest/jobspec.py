@@ -53,41 +53,52 @@ class JobSpec:
         if _DECIDE_OPERATION.isdisjoint(self.keys) and _DECIDE_OPERATION.isdisjoint(self.templated):
             self.inferred = infer_operation(self.values)
         # "name=value" of every matrix item, spelt once, for the job keys
-        self.key_parts = [[f"{name}={key_value(v)}" for v in items] for name, _, items in self.axes]
+        self.key_parts = (
+            [[f"{name}={key_value(v)}" for v in items] for name, _, items in self.axes]
+            if self.axes
+            else []
+        )
 
     def prepare(
         self,
         request_fields: frozenset[str],
-        integer_fields: tuple[str, ...],
+        integer_fields: frozenset[str],
         judged_by: frozenset[str],
     ) -> None:
         """What every combination does alike, worked out once for the job."""
-        # (axis index, field) of the axes that set a request field
-        self.request_axes = [
-            (i, name) for i, (name, _, _) in enumerate(self.axes) if name in request_fields
-        ]
+        # 42.0 passes the schema as an integer: 42 is sent. The literals are made
+        # integers here; each combination makes those it renders or takes from the matrix.
+        integers(self.values, integer_fields & self.values.keys())
         # fields to render and check: the templated ones and those the matrix sets
         self.checked = self.templated
         # the templated fields no matrix axis sets
         self.rendered_fields = self.templated
         # the fields a combination has (each has the same fields)
         self.present: AbstractSet[str] = self.values.keys()
+        # (axis index, field) of the axes that set a request field
+        self.request_axes: list[tuple[int, str]] = []
+        # the matrix axes each templated field's templates name
+        self.template_axes: dict[str, tuple[int, ...]] = {}
+        # the fields the completeness and catalog checks read that combinations vary in
+        self.judged: list[str] = []
+        if self.axes:
+            self.prepare_matrix(request_fields, judged_by)
+        self.has_inputs = True  # whether local input fields are among them (set by the caller)
+        self.integer_fields = [name for name in self.checked if name in integer_fields]
+        self.clean: set[tuple[Any, ...]] = set()  # what those were in combinations found clean
+
+    def prepare_matrix(self, request_fields: frozenset[str], judged_by: frozenset[str]) -> None:
+        """The part of ``prepare`` that only a job with a matrix needs."""
+        self.request_axes = [
+            (i, name) for i, (name, _, _) in enumerate(self.axes) if name in request_fields
+        ]
         if self.request_axes:
             set_by_axes = [name for _, name in self.request_axes]
             self.checked = list(dict.fromkeys([*self.templated, *set_by_axes]))
             self.rendered_fields = [n for n in self.templated if n not in set_by_axes]
             self.present = {*self.values, *set_by_axes}
-        self.has_inputs = True  # whether local input fields are among them (set by the caller)
-        # the integer fields combinations vary in; the others are sent as integers from here
-        self.integer_fields = [name for name in integer_fields if name in self.checked]
-        integers(self.values, [n for n in integer_fields if n not in self.integer_fields])
-        # the matrix axes each templated field's templates name
-        self.template_axes = (
-            {n: self.axes_used(n, -1, self.values[n]) for n in self.templated} if self.axes else {}
-        )
-        # the fields the completeness and catalog checks read that combinations vary in
-        self.judged = [name for name in self.checked if name in judged_by] if self.axes else []
-        self.clean: set[tuple[Any, ...]] = set()  # what those were in combinations found clean
+        self.template_axes = {n: self.axes_used(n, -1, self.values[n]) for n in self.templated}
+        self.judged = [name for name in self.checked if name in judged_by]
 
     def names_of(self, name: str, position: int, value: Any) -> tuple[str, ...]:
         found = self.names.get((name, position))
