@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from runner.manifest.problems import Path_, Report
 
 RUNNER_FIELDS = ("id", "matrix", "prompt_file", "extra")
+_SCALARS = (str, int, float, bool, type(None))  # values that are their own memo key
 
 
 @dataclass
@@ -56,10 +57,10 @@ class FieldReader:
         if plain == ():
             plain = self._shapes[shape] = self._plain(raw, allowed)
         if plain is not None:
+            values, paths = result.values, result.paths
             for spelling, field_name in plain:
-                value, where = raw[spelling], (*path, spelling)
-                result.values[field_name] = value
-                result.paths[field_name] = where
+                value = values[field_name] = raw[spelling]
+                where = paths[field_name] = (*path, spelling)
                 if not templates.has_template(value):
                     self.check(field_name, value, where)
             return result
@@ -106,7 +107,7 @@ class FieldReader:
         """Report every problem of ``value`` for field ``name``; whether it is valid."""
         if name == "seed" and value == "random":
             return True
-        plain = isinstance(value, (str, int, float, bool, type(None)))
+        plain = isinstance(value, _SCALARS)
         key = (name, type(value), value if plain else repr(value))
         problems = self._checked.get(key)
         if problems is None:
