@@ -27,6 +27,7 @@ class Fields:
     paths: dict[str, Path_] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     extra_paths: dict[str, Path_] = field(default_factory=dict)
+    templated: list[str] = field(default_factory=list)  # the fields whose values hold a template
 
 
 class FieldReader:
@@ -61,7 +62,9 @@ class FieldReader:
             for spelling, field_name in plain:
                 value = values[field_name] = raw[spelling]
                 where = paths[field_name] = (*path, spelling)
-                if not templates.has_template(value):
+                if templates.has_template(value):
+                    result.templated.append(field_name)
+                else:
                     self.check(field_name, value, where)
             return result
         spelt: dict[Any, Any] = {}  # canonical name to the key that gave its value
@@ -86,7 +89,9 @@ class FieldReader:
             else:
                 result.values[name] = value
                 result.paths[name] = (*path, key)
-                if not templates.has_template(value):
+                if templates.has_template(value):
+                    result.templated.append(name)
+                else:
                     self.check(name, value, (*path, key))
         return result
 

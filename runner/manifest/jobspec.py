@@ -36,10 +36,10 @@ class JobSpec:
     extra: dict[str, Any]
     extra_paths: dict[str, Path_]
     axes: list[tuple[str, str, list[Any]]]
+    templated: list[str]  # the fields whose values hold a template
     line: int = 0
 
     def __post_init__(self) -> None:
-        self.templated = [k for k, v in self.values.items() if templates.has_template(v)]
         self.extra_templated = (
             [k for k, v in self.extra.items() if templates.has_template(v)] if self.extra else []
         )

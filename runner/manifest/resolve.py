@@ -123,6 +123,7 @@ class Expander:
         paths = {**defaults.paths, **own.paths}
         extra = {**defaults.extra, **own.extra}
         extra_paths = {**defaults.extra_paths, **own.extra_paths}
+        templated = [*own.templated, *(n for n in defaults.templated if n not in own.values)]
         if "prompt_file" in raw:
             text = self.prompt_file(
                 raw["prompt_file"], (*path, "prompt_file"), "prompt" in own.values
@@ -131,6 +132,9 @@ class Expander:
                 return None
             values["prompt"] = text
             paths["prompt"] = (*path, "prompt_file")
+            templated = [n for n in templated if n != "prompt"]
+            if templates.has_template(text):
+                templated.append("prompt")
         axes = self.axes(raw.get("matrix"), path, values, extra, own)
         if axes is None:
             return None
@@ -140,7 +144,7 @@ class Expander:
             self.report.add((*path, "matrix") if axes else path, msg)
             return None
         self.keys += count
-        spec = JobSpec(job_id, index, path, values, paths, extra, extra_paths, axes)
+        spec = JobSpec(job_id, index, path, values, paths, extra, extra_paths, axes, templated)
         spec.line = self.line_of(index)
         spec.prepare(self.reader.request_fields, self.reader.integer_fields, self.judged_by)
         spec.has_inputs = not spec.present.isdisjoint(LOCAL_FIELDS)
