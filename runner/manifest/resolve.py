@@ -320,14 +320,15 @@ class Expander:
         extra: dict[str, Any],
     ) -> Job | None:
         has_local = self.local.resolve(spec, values, sources) if spec.has_inputs else False
-        integers(values, spec.integer_fields)
+        if spec.integer_fields:
+            integers(values, spec.integer_fields)
         seed = values.get("seed")
         mode: SeedMode = "derived"
-        if seed == "random":
+        if isinstance(seed, int):
+            mode = "fixed"
+        elif seed == "random":
             mode = "random"
             del values["seed"]
-        elif isinstance(seed, int):
-            mode = "fixed"
         else:
             values["seed"] = derived_seed(key)
         values.setdefault("model", self.default_model)
