@@ -73,7 +73,7 @@ class OutputSettings:
     name: str = "${job}.mp4"
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True)
 class Job:
     """One job key of a manifest, fully resolved and validated.
 
@@ -88,22 +88,6 @@ class Job:
     request: Mapping[str, Any]
     seed_mode: SeedMode
     line: int = 0  # 1-based line of the job in the manifest, for messages
-
-    def __init__(
-        self,
-        key: str,
-        job_id: str,
-        index: int,
-        request: Mapping[str, Any],
-        seed_mode: SeedMode,
-        line: int = 0,
-    ) -> None:
-        # The fields go into the instance dict in one update, as cached_property
-        # writes there too: a frozen dataclass's own __init__ calls
-        # object.__setattr__ once a field, a third of a matrix combination's cost.
-        vars(self).update(
-            key=key, job_id=job_id, index=index, request=request, seed_mode=seed_mode, line=line
-        )
 
     @functools.cached_property
     def fingerprint(self) -> str:
