@@ -47,7 +47,8 @@ class JobSpec:
         self.cache: dict[tuple[Any, ...], tuple[Any, bool]] = {}
         self.names: dict[tuple[str, int], tuple[str, ...]] = {}
         self.used: dict[tuple[str, int], tuple[int, ...]] = {}
-        self.plain: dict[tuple[str, int], bool] = {}
+        # field -> whether each of its matrix items is valid; None: has templates, or not seen yet
+        self.plain: dict[str, list[bool | None]] = {}
         # the operation inferred from inputs no matrix axis changes: once per job
         self.inferred: str | None = None
         if _DECIDE_OPERATION.isdisjoint(self.keys) and _DECIDE_OPERATION.isdisjoint(self.templated):
@@ -97,6 +98,7 @@ class JobSpec:
             self.checked = list(dict.fromkeys([*self.templated, *set_by_axes]))
             self.rendered_fields = [n for n in self.templated if n not in set_by_axes]
             self.present = {*self.values, *set_by_axes}
+        self.plain = {name: [None] * len(self.axes[i][2]) for i, name in self.request_axes}
         self.template_axes = {n: self.axes_used(n, -1, self.values[n]) for n in self.templated}
         self.judged = [name for name in self.checked if name in judged_by]
 

@@ -250,7 +250,7 @@ class Expander:
             position = combo[axis]
             item = values[name] = spec.axes[axis][2][position]
             sources[name] = position
-            valid = spec.plain.get((name, position))  # an item without templates: checked once
+            valid = spec.plain[name][position]  # an item without templates: checked once
             if valid is None:
                 values[name], valid = self.rendered(spec, name, position, item, combo)
             ok = ok and valid
@@ -275,7 +275,7 @@ class Expander:
         if position >= 0 and not templates.has_template(value):
             # A matrix item without templates (nor a $${ to unescape): checked once,
             # then taken as it is by every combination (see ``varied``).
-            valid = spec.plain[(name, position)] = self.reader.check(
+            valid = spec.plain[name][position] = self.reader.check(
                 name, value, spec.where(name, position)
             )
             return value, valid
