@@ -108,9 +108,12 @@ class Expander:
         # The combinations, and their keys from the pre-spelt parts, in one order.
         combos = itertools.product(*(range(len(items)) for _, _, items in spec.axes))
         parts = itertools.product(*spec.key_parts)
-        keys = (f"{spec.job_id}[{','.join(spelt)}]" for spelt in parts)
-        jobs = (self.combination(spec, combo, key) for combo, key in zip(combos, keys, strict=True))
-        return [job for job in jobs if job is not None]
+        jobs = []
+        for combo, spelt in zip(combos, parts, strict=True):
+            job = self.combination(spec, combo, f"{spec.job_id}[{','.join(spelt)}]")
+            if job is not None:
+                jobs.append(job)
+        return jobs
 
     def spec(self, index: int, raw: dict[str, Any], defaults: Fields) -> JobSpec | None:
         """What the combinations of job ``index`` share; None when none can be made."""
