@@ -141,7 +141,7 @@ class Expander:
         axes = self.axes(raw.get("matrix"), path, values, extra, own)
         if axes is None:
             return None
-        count = math.prod(len(items) for _, _, items in axes)
+        count = math.prod(len(items) for _, _, items in axes) if axes else 1
         if self.keys + count > MAX_JOBS:  # before expanding: a matrix can be astronomic
             msg = f"expands to {count:,} jobs; a manifest may have at most {MAX_JOBS:,}"
             self.report.add((*path, "matrix") if axes else path, msg)
