@@ -126,7 +126,9 @@ class Expander:
         paths = {**defaults.paths, **own.paths}
         extra = {**defaults.extra, **own.extra}
         extra_paths = {**defaults.extra_paths, **own.extra_paths}
-        templated = [*own.templated, *(n for n in defaults.templated if n not in own.values)]
+        templated = own.templated
+        if defaults.templated:
+            templated = [*templated, *(n for n in defaults.templated if n not in own.values)]
         if "prompt_file" in raw:
             text = self.prompt_file(
                 raw["prompt_file"], (*path, "prompt_file"), "prompt" in own.values
