@@ -85,7 +85,7 @@ class JobSpec:
         if self.axes:
             self.prepare_matrix(request_fields, judged_by)
         self.has_inputs = True  # whether local input fields are among them (set by the caller)
-        self.integer_fields = [name for name in self.checked if name in integer_fields]
+        self.integer_fields = integer_fields.intersection(self.checked)
         self.clean: set[tuple[Any, ...]] = set()  # what those were in combinations found clean
 
     def prepare_matrix(self, request_fields: frozenset[str], judged_by: frozenset[str]) -> None:
