@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from runner.manifest.problems import Path_, Report
 
 RUNNER_FIELDS = ("id", "matrix", "prompt_file", "extra")
+_SCALARS = (str, int, float, bool, type(None))  # values that are their own memo key
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Fields:
     paths: dict[str, Path_] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     extra_paths: dict[str, Path_] = field(default_factory=dict)
+    templated: list[str] = field(default_factory=list)  # the fields whose values hold a template
 
 
 class FieldReader:
@@ -37,7 +39,9 @@ class FieldReader:
         self.known = (*schema.request_fields(), *checks.ALIASES)
         properties = schema.load("request")["properties"]
         self.text_fields = frozenset(k for k, v in properties.items() if v.get("type") == "string")
-        self.integer_fields = tuple(k for k, v in properties.items() if v.get("type") == "integer")
+        self.integer_fields = frozenset(
+            k for k, v in properties.items() if v.get("type") == "integer"
+        )
         self._checked: dict[tuple[str, type, Any], tuple[checks.Problem, ...]] = {}
         # (keys of a mapping, allowed) -> (key, field) of each request field in it,
         # or None when some key needs more than that (an alias given twice, extra,
@@ -54,11 +58,13 @@ class FieldReader:
         if plain == ():
             plain = self._shapes[shape] = self._plain(raw, allowed)
         if plain is not None:
+            values, paths = result.values, result.paths
             for spelling, field_name in plain:
-                value, where = raw[spelling], (*path, spelling)
-                result.values[field_name] = value
-                result.paths[field_name] = where
-                if not templates.has_template(value):
+                value = values[field_name] = raw[spelling]
+                where = paths[field_name] = (*path, spelling)
+                if templates.has_template(value):
+                    result.templated.append(field_name)
+                else:
                     self.check(field_name, value, where)
             return result
         spelt: dict[Any, Any] = {}  # canonical name to the key that gave its value
@@ -83,7 +89,9 @@ class FieldReader:
             else:
                 result.values[name] = value
                 result.paths[name] = (*path, key)
-                if not templates.has_template(value):
+                if templates.has_template(value):
+                    result.templated.append(name)
+                else:
                     self.check(name, value, (*path, key))
         return result
 
@@ -104,7 +112,7 @@ class FieldReader:
         """Report every problem of ``value`` for field ``name``; whether it is valid."""
         if name == "seed" and value == "random":
             return True
-        plain = isinstance(value, (str, int, float, bool, type(None)))
+        plain = isinstance(value, _SCALARS)
         key = (name, type(value), value if plain else repr(value))
         problems = self._checked.get(key)
         if problems is None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,48 +36,71 @@ class JobSpec:
     extra: dict[str, Any]
     extra_paths: dict[str, Path_]
     axes: list[tuple[str, str, list[Any]]]
+    templated: list[str]  # the fields whose values hold a template
     line: int = 0
 
     def __post_init__(self) -> None:
-        self.templated = [k for k, v in self.values.items() if templates.has_template(v)]
-        self.extra_templated = [k for k, v in self.extra.items() if templates.has_template(v)]
-        self.keys = {name: key for name, key, _ in self.axes}
+        self.extra_templated = (
+            [k for k, v in self.extra.items() if templates.has_template(v)] if self.extra else []
+        )
+        self.keys = {name: key for name, key, _ in self.axes} if self.axes else {}
         self.cache: dict[tuple[Any, ...], tuple[Any, bool]] = {}
         self.names: dict[tuple[str, int], tuple[str, ...]] = {}
         self.used: dict[tuple[str, int], tuple[int, ...]] = {}
-        self.plain: dict[tuple[str, int], bool] = {}
+        # field -> whether each of its matrix items is valid; None: has templates, or not seen yet
+        self.plain: dict[str, list[bool | None]] = {}
         # the operation inferred from inputs no matrix axis changes: once per job
         self.inferred: str | None = None
-        varying = {name for name, _, _ in self.axes} | set(self.templated)
-        if varying.isdisjoint(_DECIDE_OPERATION):
+        if _DECIDE_OPERATION.isdisjoint(self.keys) and _DECIDE_OPERATION.isdisjoint(self.templated):
             self.inferred = infer_operation(self.values)
         # "name=value" of every matrix item, spelt once, for the job keys
-        self.key_parts = [[f"{name}={key_value(v)}" for v in items] for name, _, items in self.axes]
+        self.key_parts = (
+            [[f"{name}={key_value(v)}" for v in items] for name, _, items in self.axes]
+            if self.axes
+            else []
+        )
 
     def prepare(
         self,
         request_fields: frozenset[str],
-        integer_fields: tuple[str, ...],
+        integer_fields: frozenset[str],
         judged_by: frozenset[str],
     ) -> None:
         """What every combination does alike, worked out once for the job."""
+        # 42.0 passes the schema as an integer: 42 is sent. The literals are made
+        # integers here; each combination makes those it renders or takes from the matrix.
+        integers(self.values, integer_fields & self.values.keys())
+        # fields to render and check: the templated ones and those the matrix sets
+        self.checked = self.templated
+        # the templated fields no matrix axis sets
+        self.rendered_fields = self.templated
+        # the fields a combination has (each has the same fields)
+        self.present: AbstractSet[str] = self.values.keys()
         # (axis index, field) of the axes that set a request field
+        self.request_axes: list[tuple[int, str]] = []
+        # the matrix axes each templated field's templates name
+        self.template_axes: dict[str, tuple[int, ...]] = {}
+        # the fields the completeness and catalog checks read that combinations vary in
+        self.judged: list[str] = []
+        if self.axes:
+            self.prepare_matrix(request_fields, judged_by)
+        self.has_inputs = True  # whether local input fields are among them (set by the caller)
+        self.integer_fields = integer_fields.intersection(self.checked)
+        self.clean: set[tuple[Any, ...]] = set()  # what those were in combinations found clean
+
+    def prepare_matrix(self, request_fields: frozenset[str], judged_by: frozenset[str]) -> None:
+        """The part of ``prepare`` that only a job with a matrix needs."""
         self.request_axes = [
             (i, name) for i, (name, _, _) in enumerate(self.axes) if name in request_fields
         ]
-        # fields to render and check: the templated ones and those the matrix sets
-        self.checked = list(dict.fromkeys([*self.templated, *(n for _, n in self.request_axes)]))
-        # the integer fields a combination has (each has the same fields)
-        self.present = {*self.values, *(name for _, name in self.request_axes)}
-        self.has_inputs = True  # whether local input fields are among them (set by the caller)
-        self.integer_fields = [name for name in integer_fields if name in self.present]
-        # the matrix axes each templated field's templates name
-        self.template_axes = (
-            {n: self.axes_used(n, -1, self.values[n]) for n in self.templated} if self.axes else {}
-        )
-        # the fields the completeness and catalog checks read that combinations vary in
-        self.judged = [name for name in self.checked if name in judged_by] if self.axes else []
-        self.clean: set[tuple[Any, ...]] = set()  # what those were in combinations found clean
+        if self.request_axes:
+            set_by_axes = [name for _, name in self.request_axes]
+            self.checked = list(dict.fromkeys([*self.templated, *set_by_axes]))
+            self.rendered_fields = [n for n in self.templated if n not in set_by_axes]
+            self.present = {*self.values, *set_by_axes}
+        self.plain = {name: [None] * len(self.axes[i][2]) for i, name in self.request_axes}
+        self.template_axes = {n: self.axes_used(n, -1, self.values[n]) for n in self.templated}
+        self.judged = [name for name in self.checked if name in judged_by]
 
     def names_of(self, name: str, position: int, value: Any) -> tuple[str, ...]:
         found = self.names.get((name, position))
@@ -99,6 +124,17 @@ class JobSpec:
         if position >= 0:
             return (*self.path, "matrix", self.keys[name], position)
         return self.paths[name]
+
+
+def integers(values: dict[str, Any], names: Iterable[str]) -> None:
+    """Whole floats among ``values`` of the integer fields ``names`` made integers.
+
+    42.0 passes the schema as an integer: 42 is sent.
+    """
+    for name in names:
+        number = values.get(name)
+        if type(number) is float and number.is_integer():
+            values[name] = int(number)
 
 
 def key_value(value: Any) -> str:

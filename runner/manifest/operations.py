@@ -33,6 +33,8 @@ PROMPT_REQUIRED = frozenset({"text-to-video"})
 
 def infer_operation(request: Mapping[str, Any]) -> str:
     """The operation the API infers from the inputs present, in its documented order."""
+    if request.keys().isdisjoint(INFERENCE_INPUTS):  # most jobs: a prompt only
+        return "text-to-video"
     has = {name for name, value in request.items() if value not in (None, "", [])}
     if {"start_image", "end_image"} <= has:
         return "start-end-to-video"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from runner.manifest import checks, outputs, templates
 from runner.manifest.fields import RUNNER_FIELDS, FieldReader, Fields
 from runner.manifest.inputs import InputProblem, LocalInputs
 from runner.manifest.job import Job, OutputSettings, SeedMode
-from runner.manifest.jobspec import JobSpec, derived_seed
+from runner.manifest.jobspec import JobSpec, derived_seed, integers
 from runner.manifest.localfields import LOCAL_FIELDS, LocalFields
 from runner.manifest.modelcheck import Finding, ModelCheck
 from runner.manifest.operations import (
@@ -72,7 +71,7 @@ class Expander:
         for index, raw in enumerate(self.data.get("jobs") or ()):
             if not isinstance(raw, dict):
                 continue
-            expanded = list(self.job(index, raw, defaults))  # a duplicate is checked too
+            expanded = self.job(index, raw, defaults)  # a duplicate is checked too
             job_id = raw.get("id")
             first = first_index.setdefault(job_id, index) if isinstance(job_id, str) else index
             if first == index:
@@ -92,49 +91,63 @@ class Expander:
         """The 1-based line where job ``index`` starts."""
         return self.report.item_line("jobs", index)
 
-    def job(self, index: int, raw: dict[str, Any], defaults: Fields) -> Iterator[Job]:
+    def job(self, index: int, raw: dict[str, Any], defaults: Fields) -> list[Job]:
+        """The valid jobs of manifest job ``index``: itself, or one per matrix combination."""
+        spec = self.spec(index, raw, defaults)
+        if spec is None:
+            return []
+        if not spec.axes:
+            job = self.combination(spec, (), spec.job_id)
+            return [] if job is None else [job]
+        # The combinations, and their keys from the pre-spelt parts, in one order.
+        combos = itertools.product(*(range(len(items)) for _, _, items in spec.axes))
+        parts = itertools.product(*spec.key_parts)
+        jobs = []
+        for combo, spelt in zip(combos, parts, strict=True):
+            job = self.combination(spec, combo, f"{spec.job_id}[{','.join(spelt)}]")
+            if job is not None:
+                jobs.append(job)
+        return jobs
+
+    def spec(self, index: int, raw: dict[str, Any], defaults: Fields) -> JobSpec | None:
+        """What the combinations of job ``index`` share; None when none can be made."""
         path: Path_ = ("jobs", index)
         own = self.reader.read(raw, path, RUNNER_FIELDS)
         job_id = raw.get("id")
         if not isinstance(job_id, str):
-            return
+            return None
         values = {**defaults.values, **own.values}
         paths = {**defaults.paths, **own.paths}
         extra = {**defaults.extra, **own.extra}
         extra_paths = {**defaults.extra_paths, **own.extra_paths}
+        templated = own.templated
+        if defaults.templated:
+            templated = [*templated, *(n for n in defaults.templated if n not in own.values)]
         if "prompt_file" in raw:
             text = self.prompt_file(
                 raw["prompt_file"], (*path, "prompt_file"), "prompt" in own.values
             )
             if text is None:
-                return
+                return None
             values["prompt"] = text
             paths["prompt"] = (*path, "prompt_file")
+            templated = [n for n in templated if n != "prompt"]
+            if templates.has_template(text):
+                templated.append("prompt")
         axes = self.axes(raw.get("matrix"), path, values, extra, own)
         if axes is None:
-            return
-        count = math.prod(len(items) for _, _, items in axes)
+            return None
+        count = math.prod(len(items) for _, _, items in axes) if axes else 1
         if self.keys + count > MAX_JOBS:  # before expanding: a matrix can be astronomic
             msg = f"expands to {count:,} jobs; a manifest may have at most {MAX_JOBS:,}"
             self.report.add((*path, "matrix") if axes else path, msg)
-            return
+            return None
         self.keys += count
-        spec = JobSpec(job_id, index, path, values, paths, extra, extra_paths, axes)
+        spec = JobSpec(job_id, index, path, values, paths, extra, extra_paths, axes, templated)
         spec.line = self.line_of(index)
         spec.prepare(self.reader.request_fields, self.reader.integer_fields, self.judged_by)
         spec.has_inputs = not spec.present.isdisjoint(LOCAL_FIELDS)
-        if not axes:
-            job = self.combination(spec, (), job_id)
-            if job is not None:
-                yield job
-            return
-        # The combinations, and their keys from the pre-spelt parts, in one order.
-        combos = itertools.product(*(range(len(items)) for _, _, items in axes))
-        keys = (f"{job_id}[{','.join(parts)}]" for parts in itertools.product(*spec.key_parts))
-        for combo, key in zip(combos, keys, strict=True):
-            job = self.combination(spec, combo, key)
-            if job is not None:
-                yield job
+        return spec
 
     def axes(
         self,
@@ -207,27 +220,13 @@ class Expander:
     def combination(self, spec: JobSpec, combo: tuple[int, ...], key: str) -> Job | None:
         values = spec.values.copy()
         sources: dict[str, int] = {}
-        for axis, name in spec.request_axes:
-            position = combo[axis]
-            values[name] = spec.axes[axis][2][position]
-            sources[name] = position
-        ok = True
-        for name in spec.checked:
-            position = sources.get(name, -1)
-            plain = spec.plain.get((name, position))
-            if plain is not None:  # a matrix item without templates: checked once
-                ok = ok and plain
-                continue
-            if position < 0 and spec.axes:  # a templated field, rendered before?
-                used = tuple([combo[i] for i in spec.template_axes[name]])
-                found = spec.cache.get((name, -1, used))
-                if found is not None:
-                    values[name], valid = found
-                    ok = ok and valid
-                    continue
-            rendered, valid = self.rendered(spec, name, position, values[name], combo)
-            values[name] = rendered
-            ok = ok and valid
+        if spec.axes:
+            ok = self.varied(spec, combo, values, sources)
+        else:
+            ok = True
+            for name in spec.templated:  # one combination: nothing to reuse
+                values[name], valid = self.render_checked(spec, name, -1, values[name], self.vars)
+                ok = ok and valid
         extra = spec.extra
         if spec.extra_templated:
             env = self.env(spec, combo)
@@ -241,6 +240,28 @@ class Expander:
         job = self.finish(spec, key, values, sources, extra)
         return job if ok else None
 
+    def varied(
+        self, spec: JobSpec, combo: tuple[int, ...], values: dict[str, Any], sources: dict[str, int]
+    ) -> bool:
+        """Set and check the fields of one combination of a matrix; whether all are valid."""
+        ok = True
+        for axis, name in spec.request_axes:
+            position = combo[axis]
+            item = values[name] = spec.axes[axis][2][position]
+            sources[name] = position
+            valid = spec.plain[name][position]  # an item without templates: checked once
+            if valid is None:
+                values[name], valid = self.rendered(spec, name, position, item, combo)
+            ok = ok and valid
+        for name in spec.rendered_fields:
+            used = tuple([combo[i] for i in spec.template_axes[name]])
+            found = spec.cache.get((name, -1, used))  # rendered before?
+            if found is None:
+                found = self.rendered(spec, name, -1, values[name], combo)
+            values[name], valid = found
+            ok = ok and valid
+        return ok
+
     def env(self, spec: JobSpec, combo: tuple[int, ...]) -> dict[str, Any]:
         """The variables templates of one combination see: ``vars``, then its matrix items."""
         axes = zip(spec.axes, combo, strict=True)
@@ -250,12 +271,10 @@ class Expander:
         self, spec: JobSpec, name: str, position: int, value: Any, combo: tuple[int, ...]
     ) -> tuple[Any, bool]:
         """``value`` of field ``name`` rendered and checked, once per distinct input."""
-        if not spec.axes:  # one combination: nothing to reuse
-            return self.render_checked(spec, name, position, value, self.vars)
         if position >= 0 and not templates.has_template(value):
             # A matrix item without templates (nor a $${ to unescape): checked once,
-            # then taken as it is by every combination (see ``combination``).
-            valid = spec.plain[(name, position)] = self.reader.check(
+            # then taken as it is by every combination (see ``varied``).
+            valid = spec.plain[name][position] = self.reader.check(
                 name, value, spec.where(name, position)
             )
             return value, valid
@@ -300,17 +319,15 @@ class Expander:
         extra: dict[str, Any],
     ) -> Job | None:
         has_local = self.local.resolve(spec, values, sources) if spec.has_inputs else False
-        for name in spec.integer_fields:  # 42.0 passes as an integer: send 42
-            number = values.get(name)
-            if type(number) is float and number.is_integer():
-                values[name] = int(number)
+        if spec.integer_fields:
+            integers(values, spec.integer_fields)
         seed = values.get("seed")
         mode: SeedMode = "derived"
-        if seed == "random":
+        if isinstance(seed, int):
+            mode = "fixed"
+        elif seed == "random":
             mode = "random"
             del values["seed"]
-        elif isinstance(seed, int):
-            mode = "fixed"
         else:
             values["seed"] = derived_seed(key)
         values.setdefault("model", self.default_model)

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 _TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
+_PIECES = re.compile(r"(\$\$\{|\$\{[^}]*\}|\$\{)")  # _TOKEN's tokens, kept whole by split
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -65,18 +66,22 @@ def render(value: Any, env: Mapping[str, Any], *, typed: bool = True) -> Any:
 
 
 def _render_text(text: str, env: Mapping[str, Any], typed: bool) -> Any:
-    whole = _TOKEN.fullmatch(text)
-    if typed and whole and whole.group(1) is not None:
-        return _lookup(whole.group(1), env)
-    return _TOKEN.sub(lambda m: _text(m, env), text)
+    if typed:
+        whole = _TOKEN.fullmatch(text)
+        if whole and whole.group(1) is not None:
+            return _lookup(whole.group(1), env)
+    pieces = _PIECES.split(text)  # text, token, text, ..., text
+    for i in range(1, len(pieces), 2):
+        pieces[i] = _text(pieces[i], env)
+    return "".join(pieces)
 
 
-def _text(match: re.Match[str], env: Mapping[str, Any]) -> str:
-    if match.group(0) == "$${":
+def _text(token: str, env: Mapping[str, Any]) -> str:
+    if token == "$${":
         return "${"
-    if match.group(1) is None:
+    if token == "${":
         raise TemplateProblem("unclosed ${ (write $${ for a literal ${)")
-    value = _lookup(match.group(1), env)
+    value = _lookup(token[2:-1], env)
     if isinstance(value, str):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
