@@ -208,6 +208,18 @@ def test_a_shard_starts_from_the_manifest_s_lockfile(
     assert cli("plan", str(manifest), "--shard", "1/2", "--check") == 0
     assert "(lockfile shots.lock.json, shard 1/2)" in cli.out
     assert f"{len(base) - len(held)} up to date" in cli.out
+    assert cli("status", str(manifest), "--shard", "2/2", "--lockfile", lock, "--json") == 0
+    shown = json.loads(cli.out)["manifests"][0]
+    assert shown["shard"] == "2/2" and shown["counts"] == {"completed": len(held)}
+    assert [row["job"] for row in shown["jobs"]] == held
+    assert all(row["missing_outputs"] == 0 for row in shown["jobs"])
+    assert not (tmp_path / lock).exists()
+    assert cli("status", str(manifest), "--shard", "1/2") == 0
+    assert "(lockfile shots.lock.json, shard 1/2)" in cli.out
+    assert f"{len(base) - len(held)} completed" in cli.out
+    refreshed = "shards/refreshed.json"  # --refresh writes: it starts the shard's lockfile
+    assert cli("status", str(manifest), "--shard", "2/2", "--lockfile", refreshed, "--refresh") == 0
+    assert set(validate_lockfile(tmp_path / refreshed)["jobs"]) == set(held)
     assert cli("run", str(manifest), "--shard", "2/2", "--lockfile", lock) == 0
     assert "summary: 2 completed in" in cli.err  # nothing sent, nothing fetched again
     seeded = validate_lockfile(tmp_path / lock)["jobs"]

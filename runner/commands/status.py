@@ -19,6 +19,7 @@ from runner.commands.common import add_manifest_args, load_manifests, warner
 from runner.lock import lockfile
 from runner.lock.lockfile import LockStore, is_orphan
 from runner.manifest.job import Manifest
+from runner.run import shards
 from runner.run.plan import lock_path_for, missing_outputs, selected
 from runner.run.session import refresh_once
 
@@ -36,6 +37,12 @@ def register(sub: Any) -> None:
     flags.add_only_arg(parser)
     flags.add_api_args(parser, sandbox=False)
     flags.add_lockfile_arg(parser)
+    parser.add_argument(
+        "--shard",
+        type=shards.parse,
+        metavar="K/N",
+        help="only the jobs of shard K of N, as `run --shard K/N` sees them",
+    )
     parser.set_defaults(func=main)
 
 
@@ -45,12 +52,16 @@ def main(ns: argparse.Namespace, ctx: Context) -> int:
     )
     lock_option = flags.lockfile_option(ns)
     paths = [lock_path_for(m, lock_option) for m in manifests]
+    if ns.shard is not None:
+        manifests = [shards.restrict(m, ns.shard) for m in manifests]
     if ns.refresh:
         api = batch.api_settings(ns, ctx.environ)
         for manifest, path in zip(manifests, paths, strict=True):
+            if ns.shard is not None:  # polls are recorded where that shard's run keeps them
+                shards.seed(path, lock_path_for(manifest, None), ns.shard)
             keys = [j.key for j in manifest.jobs if selected(j.key, ns.only)]
             anyio.run(_refresh, path, api, keys, manifest.run.rate, warner(ctx))
-    reports = [_report(m, p, ns.only) for m, p in zip(manifests, paths, strict=True)]
+    reports = [_report(m, p, ns.only, ns.shard) for m, p in zip(manifests, paths, strict=True)]
     if ns.json:
         ctx.stdout.write(json.dumps({"manifests": reports}, indent=2, sort_keys=True) + "\n")
     else:
@@ -71,8 +82,13 @@ async def _refresh(
             await store.close()
 
 
-def _report(manifest: Manifest, path: Path, only: list[str]) -> dict[str, Any]:
-    jobs = lockfile.read(path)["jobs"]
+def _report(
+    manifest: Manifest, path: Path, only: list[str], shard: shards.Shard | None
+) -> dict[str, Any]:
+    if shard is None:
+        jobs = lockfile.read(path)["jobs"]
+    else:  # as its run would start: a shard lockfile not made yet from the manifest's own
+        jobs = shards.starting_view(path, lock_path_for(manifest, None), shard)["jobs"]
     rows = []
     for job in manifest.jobs:
         if not selected(job.key, only):
@@ -84,6 +100,7 @@ def _report(manifest: Manifest, path: Path, only: list[str]) -> dict[str, Any]:
     return {
         "manifest": manifest.display,
         "lockfile": str(path),
+        "shard": None if shard is None else str(shard),
         "counts": dict(sorted(counts.items())),
         "jobs": rows,
         # what the recorded creates were sent under (entries from before estimates: none)
@@ -113,7 +130,8 @@ def _row(key: str, entry: Any, folder: Path, fingerprint: str) -> dict[str, Any]
 
 
 def _print(report: dict[str, Any], out: TextIO) -> None:
-    out.write(f"{report['manifest']} (lockfile {Path(report['lockfile']).name})\n")
+    part = f", shard {report['shard']}" if report["shard"] else ""
+    out.write(f"{report['manifest']} (lockfile {Path(report['lockfile']).name}{part})\n")
     width = max((len(row["job"]) for row in report["jobs"]), default=0)
     for row in report["jobs"]:
         details = []
