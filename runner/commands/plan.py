@@ -12,7 +12,6 @@ from runner.catalog.prices import PriceBook
 from runner.cli import Context
 from runner.commands import flags, pricebook
 from runner.commands.common import add_manifest_args, load_manifests
-from runner.lock import lockfile
 from runner.manifest.yamlfile import collector_paused
 from runner.run import shards
 from runner.run.plan import SENDS, Plan, PlanOptions, lock_path_for, make_plan
@@ -82,10 +81,8 @@ def _plan(ns: argparse.Namespace, ctx: Context) -> int:
     plans = []
     for manifest in manifests:
         path = lock_path_for(manifest, lock_option)
-        if ns.shard is None:
-            doc = lockfile.read(path)
-        else:
-            doc = shards.starting_view(path, lock_path_for(manifest, None), ns.shard)
+        doc = shards.starting_view(path, lock_path_for(manifest, None), ns.shard)
+        if ns.shard is not None:
             manifest = shards.restrict(manifest, ns.shard)
         plans.append(make_plan(manifest, path, doc, options))
     flags.check_only(ns.only, plans)

@@ -85,10 +85,7 @@ async def _refresh(
 def _report(
     manifest: Manifest, path: Path, only: list[str], shard: shards.Shard | None
 ) -> dict[str, Any]:
-    if shard is None:
-        jobs = lockfile.read(path)["jobs"]
-    else:  # as its run would start: a shard lockfile not made yet from the manifest's own
-        jobs = shards.starting_view(path, lock_path_for(manifest, None), shard)["jobs"]
+    jobs = shards.starting_view(path, lock_path_for(manifest, None), shard)["jobs"]
     rows = []
     for job in manifest.jobs:
         if not selected(job.key, only):

@@ -106,9 +106,11 @@ def seed(path: Path, base: Path, shard: Shard) -> None:
         raise LockError(f"cannot write the lockfile {path}: {err.strerror or err}") from None
 
 
-def starting_view(path: Path, base: Path, shard: Shard) -> dict[str, Any]:
-    """The shard's view of the lockfile a run of it would start from, written nowhere:
-    ``path`` as it is, or, while it does not exist, what ``seed`` would write."""
+def starting_view(path: Path, base: Path, shard: Shard | None) -> dict[str, Any]:
+    """The lockfile ``path`` as a run would start from it, written nowhere. For a
+    shard, only its jobs, and while ``path`` does not exist, what ``seed`` would write."""
+    if shard is None:
+        return lockfile.read(path)
     if _starts_from_base(path, base):
         return _from_base(path, base, shard)
     return view(lockfile.read(path), shard)
